@@ -1,0 +1,232 @@
+//! One client connection: socket bytes in, commands run, reply bytes out.
+//!
+//! The loop reads what the socket has, parses and runs *every* complete command in the buffer,
+//! encodes all their replies into one output buffer and writes it with one syscall, so a
+//! pipeline of N commands costs one read and one write. Buffers and the argument vector are
+//! reused from one batch to the next. Pub/sub messages queued for this client are written as
+//! they arrive. The task ends on QUIT, a protocol error (after the error reply, as Redis),
+//! CLIENT KILL, the idle timeout, the peer closing, or server shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use vigil_proto::{Limits, RequestParser};
+
+use crate::cmd::{self, Ctx};
+use crate::pubsub::{Mailbox, Message};
+use crate::reply::Reply;
+use crate::server::{Server, unix_ms};
+use crate::session::Session;
+
+const READ_CHUNK: usize = 16 * 1024;
+
+/// Cached settings, refreshed when the configuration epoch changes.
+struct Settings {
+    epoch: u64,
+    max_bulk: i64,
+    query_limit: usize,
+    timeout: u64,
+    requirepass: bool,
+}
+
+impl Settings {
+    fn load(srv: &Server) -> Settings {
+        let epoch = srv.config_epoch.load(Ordering::Acquire);
+        let c = srv.config.read();
+        Settings {
+            epoch,
+            max_bulk: c.proto_max_bulk_len,
+            query_limit: c.client_query_buffer_limit,
+            timeout: c.timeout,
+            requirepass: !c.requirepass.is_empty(),
+        }
+    }
+}
+
+/// Serves one accepted connection until it closes.
+pub async fn serve(mut stream: TcpStream, addr: SocketAddr, srv: Arc<Server>) {
+    let _ = stream.set_nodelay(true);
+    let laddr = stream.local_addr().unwrap_or(addr);
+    let fd = {
+        use std::os::fd::AsRawFd;
+        stream.as_raw_fd() as i64
+    };
+    let maxclients = srv.config.read().maxclients;
+    if srv.clients.len() >= maxclients {
+        srv.stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
+        let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
+        return;
+    }
+    let info = srv.clients.register(addr, laddr, fd);
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let pending = Arc::new(AtomicUsize::new(0));
+    let mut settings = Settings::load(&srv);
+    let mut session = Session {
+        info: info.clone(),
+        db: 0,
+        resp: 2,
+        authenticated: !settings.requirepass,
+        multi: None,
+        watch: None,
+        channels: Default::default(),
+        patterns: Default::default(),
+        mailbox: Mailbox { tx, pending: pending.clone(), kill: info.kill.clone() },
+        close: false,
+        last_cmd: cmd::find(b"command").expect("COMMAND is in the table"),
+    };
+    tracing::debug!(id = info.id, %addr, "client connected");
+
+    let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
+    let mut wbuf = BytesMut::with_capacity(READ_CHUNK);
+    let mut parser = RequestParser::new();
+    let mut args: Vec<Bytes> = Vec::with_capacity(8);
+    let reason = loop {
+        wait_if_frozen(&srv).await;
+        // Run every complete command already buffered.
+        let mut commands = 0u64;
+        let mut errors = 0u64;
+        loop {
+            if srv.config_epoch.load(Ordering::Acquire) != settings.epoch {
+                settings = Settings::load(&srv);
+            }
+            let limits = Limits { max_bulk_len: settings.max_bulk, unauthenticated: !session.authenticated };
+            match parser.parse(&mut rbuf, limits, &mut args) {
+                Ok(true) => {
+                    let mut ctx = Ctx { srv: &srv, session: &mut session, now_ms: unix_ms() };
+                    let reply = cmd::execute(&mut ctx, &args);
+                    args.clear();
+                    commands += 1;
+                    if reply.is_error() {
+                        errors += 1;
+                    }
+                    reply.encode(session.resp, &mut wbuf);
+                    if session.close {
+                        break;
+                    }
+                }
+                Ok(false) => break,
+                Err(e) => {
+                    tracing::debug!(id = info.id, "protocol error: {e}");
+                    wbuf.extend_from_slice(b"-ERR ");
+                    wbuf.extend_from_slice(e.to_string().as_bytes());
+                    wbuf.extend_from_slice(b"\r\n");
+                    session.close = true;
+                    errors += 1;
+                    break;
+                }
+            }
+        }
+        if commands > 0 {
+            srv.stats.commands_processed.fetch_add(commands, Ordering::Relaxed);
+            info.last_ms.store(info.created.elapsed().as_millis() as u64, Ordering::Relaxed);
+            info.last_cmd.store(cmd::spec_id(session.last_cmd), Ordering::Relaxed);
+        }
+        if errors > 0 {
+            srv.stats.error_replies.fetch_add(errors, Ordering::Relaxed);
+        }
+        // Messages that arrived meanwhile go out with the replies.
+        drain_messages(&mut rx, &pending, &session, &mut wbuf);
+        if !wbuf.is_empty() {
+            wait_if_frozen(&srv).await;
+            srv.stats.net_output_bytes.fetch_add(wbuf.len() as u64, Ordering::Relaxed);
+            if let Err(e) = stream.write_all(&wbuf).await {
+                break format!("write error: {e}");
+            }
+            wbuf.clear();
+        }
+        if session.close {
+            break "closed by command or protocol error".to_string();
+        }
+        if rbuf.len() > settings.query_limit {
+            tracing::warn!(id = info.id, "closing client that reached the query buffer limit ({} bytes)", rbuf.len());
+            break "query buffer limit".to_string();
+        }
+        info.qbuf.store(rbuf.len(), Ordering::Relaxed);
+        if rbuf.capacity() - rbuf.len() < READ_CHUNK / 4 {
+            rbuf.reserve(READ_CHUNK.max(parser.wanted().min(1 << 20)));
+        }
+        // Redis never times out subscribers (or, later, replicas).
+        let idle_check = settings.timeout > 0 && session.subscriptions() == 0;
+        tokio::select! {
+            r = stream.read_buf(&mut rbuf) => match r {
+                Ok(0) => break "peer closed".to_string(),
+                Ok(n) => { srv.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed); }
+                Err(e) => break format!("read error: {e}"),
+            },
+            Some(m) = rx.recv() => {
+                encode_message(&m, &session, &mut wbuf);
+                pending.fetch_sub(m.size(), Ordering::Relaxed);
+            }
+            _ = info.kill.cancelled() => break "killed".to_string(),
+            _ = srv.shutdown.cancelled() => break "server shutdown".to_string(),
+            _ = tokio::time::sleep(Duration::from_secs(settings.timeout)), if idle_check => break "idle timeout".to_string(),
+        }
+    };
+    tracing::debug!(id = info.id, "client closed: {reason}");
+    cleanup(&srv, &mut session);
+}
+
+/// Waits while DEBUG SLEEP has frozen the server.
+async fn wait_if_frozen(srv: &Server) {
+    loop {
+        let until = srv.frozen_until.load(Ordering::Acquire);
+        let now = unix_ms();
+        if until <= now {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis((until - now) as u64)).await;
+    }
+}
+
+fn drain_messages(rx: &mut mpsc::UnboundedReceiver<Message>, pending: &AtomicUsize, s: &Session, out: &mut BytesMut) {
+    while let Ok(m) = rx.try_recv() {
+        encode_message(&m, s, out);
+        pending.fetch_sub(m.size(), Ordering::Relaxed);
+    }
+}
+
+fn encode_message(m: &Message, s: &Session, out: &mut BytesMut) {
+    let reply = match m {
+        Message::Message { channel, payload } => {
+            if !s.channels.contains(channel) {
+                return; // unsubscribed while the message was queued
+            }
+            Reply::Push(vec![
+                Reply::bulk_static(b"message"),
+                Reply::Bulk(channel.clone()),
+                Reply::Bulk(payload.clone()),
+            ])
+        }
+        Message::PMessage { pattern, channel, payload } => {
+            if !s.patterns.contains(pattern) {
+                return;
+            }
+            Reply::Push(vec![
+                Reply::bulk_static(b"pmessage"),
+                Reply::Bulk(pattern.clone()),
+                Reply::Bulk(channel.clone()),
+                Reply::Bulk(payload.clone()),
+            ])
+        }
+    };
+    reply.encode(s.resp, out);
+}
+
+/// Releases everything a closed connection held: subscriptions, watches, its registry entry.
+fn cleanup(srv: &Server, s: &mut Session) {
+    let id = s.info.id;
+    for c in s.channels.drain() {
+        srv.pubsub.unsubscribe(false, &c, id);
+    }
+    for p in s.patterns.drain() {
+        srv.pubsub.unsubscribe(true, &p, id);
+    }
+    s.unwatch_all(&srv.keyspace, None);
+    srv.clients.unregister(id);
+}

@@ -1,0 +1,183 @@
+//! The server: shared state, the accept loop, background work and shutdown.
+//!
+//! [`run`] takes bound listeners and a cancellation token. Every connection and background task
+//! is spawned on a `TaskTracker` and selects on the token; when it is cancelled (SIGINT,
+//! SIGTERM, `SHUTDOWN`), the listeners stop, every connection closes, and `run` returns once all
+//! tasks have finished.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use parking_lot::RwLock;
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::clients::Registry;
+use crate::config::Config;
+use crate::db::{Keyspace, SHARDS};
+use crate::pubsub::Hub;
+
+/// Server-wide counters (INFO stats). Hot counters are batched by connections before they are
+/// added here, so cores do not fight over these cache lines on every command.
+#[derive(Debug, Default)]
+pub struct Stats {
+    /// Connections accepted.
+    pub connections_received: AtomicU64,
+    /// Connections refused because of maxclients.
+    pub rejected_connections: AtomicU64,
+    /// Commands processed.
+    pub commands_processed: AtomicU64,
+    /// Bytes read from clients.
+    pub net_input_bytes: AtomicU64,
+    /// Bytes written to clients.
+    pub net_output_bytes: AtomicU64,
+    /// Error replies sent.
+    pub error_replies: AtomicU64,
+    /// PUBLISH messages delivered.
+    pub pubsub_messages: AtomicU64,
+}
+
+/// A function that applies a new log level.
+pub type LogLevelHook = Box<dyn Fn(&str) + Send + Sync>;
+
+/// State shared by every connection.
+pub struct Server {
+    /// The data.
+    pub keyspace: Keyspace,
+    /// Current configuration (CONFIG SET changes it).
+    pub config: RwLock<Config>,
+    /// Bumped on every CONFIG SET, so connections know to refresh cached settings.
+    pub config_epoch: AtomicU64,
+    /// Connected clients.
+    pub clients: Registry,
+    /// Pub/sub subscriptions.
+    pub pubsub: Hub,
+    /// Counters.
+    pub stats: Stats,
+    /// 40 hex characters, new at every start.
+    pub run_id: String,
+    /// Process start.
+    pub started: Instant,
+    /// Cancelled to shut the server down.
+    pub shutdown: CancellationToken,
+    /// The TCP port actually bound.
+    pub port: u16,
+    /// Until this unix ms time the server is frozen (DEBUG SLEEP): connections wait.
+    pub frozen_until: AtomicI64,
+    /// Unix time of the last successful save (start time until persistence exists).
+    pub lastsave: AtomicI64,
+    /// Applies a new log level (set by `main`; absent in tests).
+    pub set_loglevel: Option<LogLevelHook>,
+}
+
+/// The current unix time in milliseconds.
+pub fn unix_ms() -> i64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+fn new_run_id() -> String {
+    let mut bytes = [0u8; 20];
+    rand::fill(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl Server {
+    /// A server with this configuration, listening on `port`.
+    pub fn new(config: Config, port: u16, shutdown: CancellationToken) -> Server {
+        Server {
+            keyspace: Keyspace::new(config.databases),
+            config: RwLock::new(config),
+            config_epoch: AtomicU64::new(0),
+            clients: Registry::default(),
+            pubsub: Hub::default(),
+            stats: Stats::default(),
+            run_id: new_run_id(),
+            started: Instant::now(),
+            shutdown,
+            port,
+            frozen_until: AtomicI64::new(0),
+            lastsave: AtomicI64::new(unix_ms() / 1000),
+            set_loglevel: None,
+        }
+    }
+
+    /// Bumps the configuration epoch after a change.
+    pub fn config_changed(&self) {
+        self.config_epoch.fetch_add(1, Ordering::Release);
+    }
+}
+
+/// Accepts connections on `listeners` until `server.shutdown` is cancelled, then waits for every
+/// connection and background task to finish.
+pub async fn run(listeners: Vec<TcpListener>, server: Arc<Server>) {
+    let tracker = TaskTracker::new();
+    for listener in listeners {
+        let server = server.clone();
+        let t = tracker.clone();
+        tracker.spawn(accept_loop(listener, server, t));
+    }
+    tracker.spawn(cron(server.clone()));
+    tracker.close();
+    server.shutdown.cancelled().await;
+    tracing::info!("shutting down: closing {} client connections", server.clients.len());
+    tracker.wait().await;
+    tracing::info!("all connections closed; bye");
+}
+
+async fn accept_loop(listener: TcpListener, server: Arc<Server>, tracker: TaskTracker) {
+    loop {
+        let accepted = tokio::select! {
+            _ = server.shutdown.cancelled() => return,
+            a = listener.accept() => a,
+        };
+        match accepted {
+            Ok((stream, addr)) => {
+                server.stats.connections_received.fetch_add(1, Ordering::Relaxed);
+                let s = server.clone();
+                tracker.spawn(crate::conn::serve(stream, addr, s));
+            }
+            Err(e) => {
+                // EMFILE and friends: back off briefly instead of spinning.
+                tracing::warn!("accept failed: {e}");
+                tokio::select! {
+                    _ = server.shutdown.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_millis(50)) => {}
+                }
+            }
+        }
+    }
+}
+
+/// Background work, `hz` times per second: active expiry, bounded to about a quarter of one
+/// core (as Redis's `ACTIVE_EXPIRE_CYCLE_SLOW`).
+async fn cron(server: Arc<Server>) {
+    let mut next_shard = 0usize;
+    loop {
+        let hz = server.config.read().hz.max(1);
+        let period = Duration::from_millis(1000 / hz as u64);
+        tokio::select! {
+            _ = server.shutdown.cancelled() => return,
+            _ = tokio::time::sleep(period) => {}
+        }
+        let budget = period / 4;
+        let start = Instant::now();
+        let mut rng = rand::rng();
+        let mut visited = 0;
+        while visited < SHARDS && start.elapsed() < budget {
+            let now = unix_ms();
+            let mut shard = server.keyspace.lock_shard(next_shard);
+            let mut deleted = 0;
+            for db in shard.dbs.iter_mut() {
+                if db.expires_len() > 0 {
+                    deleted += db.active_expire(now, 200, &mut rng);
+                }
+            }
+            shard.stats.expired_keys += deleted;
+            drop(shard);
+            next_shard = (next_shard + 1) % SHARDS;
+            visited += 1;
+        }
+    }
+}

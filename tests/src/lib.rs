@@ -1,0 +1,153 @@
+//! Harness for system tests: start the real binaries on loopback, talk to them with real clients.
+//!
+//! A [`Node`] is a `vigil-node` process started on port 0; the harness reads the port it bound
+//! from its log, so tests never race for ports. The process is killed when the `Node` drops.
+//! Binaries are taken from the cargo target directory of the running test (build them first:
+//! the README's test command does).
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Path of a workspace binary next to the running test executable (`target/<profile>/NAME`).
+pub fn bin(name: &str) -> PathBuf {
+    if let Ok(dir) = std::env::var("VIGIL_BIN_DIR") {
+        return PathBuf::from(dir).join(name);
+    }
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> -> target/<profile>/<name>
+    let dir = exe.parent().and_then(|d| d.parent()).expect("target dir");
+    let p = dir.join(name);
+    assert!(p.exists(), "{} not found: build the binaries first (cargo build --workspace --bins)", p.display());
+    p
+}
+
+/// A running `vigil-node`.
+pub struct Node {
+    child: Child,
+    /// The port it listens on.
+    pub port: u16,
+    /// Everything it logged so far.
+    pub log: Arc<Mutex<Vec<String>>>,
+}
+
+impl Node {
+    /// Starts `vigil-node --port 0` plus `args`, and waits until it accepts connections.
+    pub fn start(args: &[&str]) -> Node {
+        let mut cmd = Command::new(bin("vigil-node"));
+        cmd.args(["--port", "0"]).args(args).stdout(Stdio::piped()).stderr(Stdio::piped());
+        Self::spawn(cmd)
+    }
+
+    /// Starts `vigil-node` with exactly these arguments (which must make it listen on port 0).
+    pub fn spawn(mut cmd: Command) -> Node {
+        let mut child = cmd.env("NO_COLOR", "1").spawn().expect("spawn vigil-node");
+        let log = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stdout = child.stdout.take().expect("stdout piped");
+        let stderr = child.stderr.take().expect("stderr piped");
+        for pipe in [Box::new(stdout) as Box<dyn std::io::Read + Send>, Box::new(stderr)] {
+            let log = log.clone();
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                    if line.contains("ready to accept connections") {
+                        let port = line
+                            .split_whitespace()
+                            .find_map(|w| w.strip_prefix("port=").and_then(|p| p.parse::<u16>().ok()));
+                        let _ = tx.send(port);
+                    }
+                    log.lock().expect("log lock").push(line);
+                }
+            });
+        }
+        let port = match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(Some(p)) => p,
+            _ => {
+                let _ = child.kill();
+                panic!("vigil-node did not start; log:\n{}", log.lock().expect("log").join("\n"));
+            }
+        };
+        Node { child, port, log }
+    }
+
+    /// `127.0.0.1:<port>`.
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// `redis://127.0.0.1:<port>/`, for the `redis` crate.
+    pub fn url(&self) -> String {
+        format!("redis://127.0.0.1:{}/", self.port)
+    }
+
+    /// A `redis` crate client.
+    pub fn redis(&self) -> redis::Client {
+        redis::Client::open(self.url()).expect("valid url")
+    }
+
+    /// A synchronous `redis` crate connection.
+    pub fn conn(&self) -> redis::Connection {
+        self.redis().get_connection().expect("connect")
+    }
+
+    /// A raw RESP client from `vigil_proto`, for byte-level checks.
+    pub async fn raw(&self) -> vigil_proto::Client {
+        vigil_proto::Client::connect(&self.addr(), Duration::from_secs(10)).await.expect("connect")
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits for the process to exit on its own, up to `timeout`; returns its exit code.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+
+    /// Sends a signal to the process.
+    pub fn signal(&self, sig: &str) {
+        let _ = Command::new("kill").args([&format!("-{sig}"), &self.child.id().to_string()]).status();
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Polls `cond` until it holds or `timeout` passes; returns whether it held.
+pub fn wait_until(timeout: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Runs `redis-cli` with these arguments against `node`; returns stdout.
+pub fn redis_cli(node: &Node, args: &[&str]) -> String {
+    let out = Command::new("redis-cli")
+        .args(["-p", &node.port.to_string()])
+        .args(args)
+        .output()
+        .expect("redis-cli is installed (the test command installs redis-tools)");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
