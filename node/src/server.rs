@@ -173,6 +173,8 @@ async fn cron(server: Arc<Server>) {
                 if db.expires_len() > 0 {
                     deleted += db.active_expire(now, 200, &mut rng);
                 }
+                // Finish resizes of idle tables (Redis's `activerehashing`).
+                db.rehash(100);
             }
             shard.stats.expired_keys += deleted;
             drop(shard);

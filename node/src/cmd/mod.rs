@@ -142,8 +142,10 @@ impl Spec {
     }
 }
 
-fn index() -> &'static HashMap<&'static [u8], &'static Spec> {
-    static INDEX: OnceLock<HashMap<&'static [u8], &'static Spec>> = OnceLock::new();
+type Index = HashMap<&'static [u8], &'static Spec, foldhash::fast::RandomState>;
+
+fn index() -> &'static Index {
+    static INDEX: OnceLock<Index> = OnceLock::new();
     INDEX.get_or_init(|| TABLE.iter().map(|s| (s.name.as_bytes(), s)).collect())
 }
 

@@ -238,6 +238,12 @@ impl<V> Dict<V> {
         self.rehash_idx = Some(0);
     }
 
+    /// True while a resize is in progress (lookups then consult two tables).
+    #[inline]
+    pub fn is_rehashing(&self) -> bool {
+        self.rehash_idx.is_some()
+    }
+
     /// Moves up to `n` buckets from the old table to the new one. Returns true while rehashing.
     pub fn rehash_step(&mut self, n: usize) -> bool {
         let Some(mut idx) = self.rehash_idx else { return false };

@@ -91,8 +91,13 @@ impl Db {
         self.expires.len()
     }
 
-    /// Deletes `key` if its TTL has passed; returns true if it did.
+    /// Deletes `key` if its TTL has passed; returns true if it did. Every lookup passes here, so
+    /// it also advances a resize in progress: reads, not only writes, finish a rehash (as in
+    /// Redis), otherwise a read-mostly table would keep paying for two lookups.
     fn expire_if_needed(&mut self, key: &[u8], now: i64, stats: &mut ShardStats) -> bool {
+        if self.dict.is_rehashing() {
+            self.dict.rehash_step(1);
+        }
         if expired(&self.expires, key, now) {
             self.delete(key);
             stats.expired_keys += 1;
@@ -296,6 +301,13 @@ impl Db {
             }
         }
         deleted
+    }
+
+    /// Advances resizes of this database's tables by up to `n` buckets each (background work).
+    pub fn rehash(&mut self, n: usize) -> bool {
+        let a = self.dict.rehash_step(n);
+        let b = self.expires.rehash_step(n);
+        a || b
     }
 
     /// Rough bytes used by this database's tables and entries (for INFO memory).
