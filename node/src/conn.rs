@@ -9,7 +9,7 @@
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -19,7 +19,7 @@ use tokio::sync::mpsc;
 use vigil_proto::{Limits, RequestParser};
 
 use crate::cmd::{self, Ctx};
-use crate::pubsub::{Mailbox, Message};
+use crate::pubsub::Message;
 use crate::reply::Reply;
 use crate::server::{Server, unix_ms};
 use crate::session::Session;
@@ -64,8 +64,6 @@ pub async fn serve(mut stream: TcpStream, addr: SocketAddr, srv: Arc<Server>) {
         return;
     }
     let info = srv.clients.register(addr, laddr, fd);
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let pending = Arc::new(AtomicUsize::new(0));
     let mut settings = Settings::load(&srv);
     let mut session = Session {
         info: info.clone(),
@@ -76,14 +74,16 @@ pub async fn serve(mut stream: TcpStream, addr: SocketAddr, srv: Arc<Server>) {
         watch: None,
         channels: Default::default(),
         patterns: Default::default(),
-        mailbox: Mailbox { tx, pending: pending.clone(), kill: info.kill.clone() },
+        mailbox: None,
+        inbox: None,
         close: false,
         last_cmd: cmd::find(b"command").expect("COMMAND is in the table"),
     };
     tracing::debug!(id = info.id, %addr, "client connected");
 
-    let mut rbuf = BytesMut::with_capacity(READ_CHUNK);
-    let mut wbuf = BytesMut::with_capacity(READ_CHUNK);
+    // Buffers start small: an idle connection costs little (10,000 of them are routine).
+    let mut rbuf = BytesMut::with_capacity(1024);
+    let mut wbuf = BytesMut::new();
     let mut parser = RequestParser::new();
     let mut args: Vec<Bytes> = Vec::with_capacity(8);
     let reason = loop {
@@ -131,7 +131,7 @@ pub async fn serve(mut stream: TcpStream, addr: SocketAddr, srv: Arc<Server>) {
             srv.stats.error_replies.fetch_add(errors, Ordering::Relaxed);
         }
         // Messages that arrived meanwhile go out with the replies.
-        drain_messages(&mut rx, &pending, &session, &mut wbuf);
+        drain_messages(&mut session, &mut wbuf);
         if !wbuf.is_empty() {
             wait_if_frozen(&srv).await;
             srv.stats.net_output_bytes.fetch_add(wbuf.len() as u64, Ordering::Relaxed);
@@ -139,6 +139,9 @@ pub async fn serve(mut stream: TcpStream, addr: SocketAddr, srv: Arc<Server>) {
                 break format!("write error: {e}");
             }
             wbuf.clear();
+            if wbuf.capacity() > 1 << 20 {
+                wbuf = BytesMut::new(); // give back the memory of one huge reply
+            }
         }
         if session.close {
             break "closed by command or protocol error".to_string();
@@ -159,9 +162,11 @@ pub async fn serve(mut stream: TcpStream, addr: SocketAddr, srv: Arc<Server>) {
                 Ok(n) => { srv.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed); }
                 Err(e) => break format!("read error: {e}"),
             },
-            Some(m) = rx.recv() => {
+            Some(m) = recv_message(&mut session.inbox) => {
+                if let Some(mb) = &session.mailbox {
+                    mb.pending.fetch_sub(m.size(), Ordering::Relaxed);
+                }
                 encode_message(&m, &session, &mut wbuf);
-                pending.fetch_sub(m.size(), Ordering::Relaxed);
             }
             _ = info.kill.cancelled() => break "killed".to_string(),
             _ = srv.shutdown.cancelled() => break "server shutdown".to_string(),
@@ -184,10 +189,25 @@ async fn wait_if_frozen(srv: &Server) {
     }
 }
 
-fn drain_messages(rx: &mut mpsc::UnboundedReceiver<Message>, pending: &AtomicUsize, s: &Session, out: &mut BytesMut) {
+/// The next queued pub/sub message; never ready for a client that never subscribed.
+async fn recv_message(inbox: &mut Option<mpsc::UnboundedReceiver<Message>>) -> Option<Message> {
+    match inbox {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
+}
+
+fn drain_messages(s: &mut Session, out: &mut BytesMut) {
+    let Some(rx) = s.inbox.as_mut() else { return };
+    let mut drained = Vec::new();
     while let Ok(m) = rx.try_recv() {
+        drained.push(m);
+    }
+    for m in drained {
+        if let Some(mb) = &s.mailbox {
+            mb.pending.fetch_sub(m.size(), Ordering::Relaxed);
+        }
         encode_message(&m, s, out);
-        pending.fetch_sub(m.size(), Ordering::Relaxed);
     }
 }
 

@@ -46,8 +46,11 @@ pub struct Session {
     pub channels: HashSet<Bytes>,
     /// Subscribed patterns.
     pub patterns: HashSet<Bytes>,
-    /// Where PUBLISH delivers this client's messages.
-    pub mailbox: Mailbox,
+    /// Where PUBLISH delivers this client's messages; created at the first subscription, so
+    /// the many connections that never subscribe carry no queue.
+    pub mailbox: Option<Mailbox>,
+    /// The receiving end of `mailbox`, drained by the connection task.
+    pub inbox: Option<tokio::sync::mpsc::UnboundedReceiver<crate::pubsub::Message>>,
     /// Close the connection once the current reply is written (QUIT, protocol errors).
     pub close: bool,
     /// The last command run (CLIENT LIST `cmd=`).
@@ -55,6 +58,18 @@ pub struct Session {
 }
 
 impl Session {
+    /// This client's mailbox, created on first use.
+    pub fn mailbox(&mut self) -> Mailbox {
+        if let Some(mb) = &self.mailbox {
+            return mb.clone();
+        }
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        let mb = Mailbox { tx, pending: Default::default(), kill: self.info.kill.clone() };
+        self.mailbox = Some(mb.clone());
+        self.inbox = Some(rx);
+        mb
+    }
+
     /// Subscriptions held (channels plus patterns).
     pub fn subscriptions(&self) -> usize {
         self.channels.len() + self.patterns.len()

@@ -16,10 +16,11 @@ fn subscribe_generic(ctx: &mut Ctx<'_>, a: &[Bytes], pattern: bool) -> CmdResult
     let kind: &'static [u8] = if pattern { b"psubscribe" } else { b"subscribe" };
     let mut out = Vec::with_capacity(a.len() - 1);
     let id = ctx.session.info.id;
+    let mailbox = ctx.session.mailbox();
     for name in &a[1..] {
         let set = if pattern { &mut ctx.session.patterns } else { &mut ctx.session.channels };
         if set.insert(name.clone()) {
-            ctx.srv.pubsub.subscribe(pattern, name, id, &ctx.session.mailbox);
+            ctx.srv.pubsub.subscribe(pattern, name, id, &mailbox);
         }
         out.push(ack(kind, Some(name.clone()), ctx.session.subscriptions()));
     }
@@ -102,8 +103,10 @@ pub fn pubsub_channels(ctx: &mut Ctx<'_>, _l: &mut Locked<'_>, a: &[Bytes]) -> C
 
 /// PUBSUB NUMSUB [channel ...]
 pub fn pubsub_numsub(ctx: &mut Ctx<'_>, _l: &mut Locked<'_>, a: &[Bytes]) -> CmdResult {
-    let pairs = a[2..].iter().map(|c| (Reply::Bulk(c.clone()), Reply::Int(ctx.srv.pubsub.numsub(c) as i64))).collect();
-    Ok(Reply::Map(pairs))
+    // Redis 7.0 answers a flat array in RESP3 too, not a map.
+    let flat =
+        a[2..].iter().flat_map(|c| [Reply::Bulk(c.clone()), Reply::Int(ctx.srv.pubsub.numsub(c) as i64)]).collect();
+    Ok(Reply::Array(flat))
 }
 
 /// PUBSUB NUMPAT
