@@ -54,6 +54,9 @@ fn docs(s: &'static Spec) -> Reply {
         (Reply::bulk_static(b"since"), Reply::bulk(s.since.as_bytes())),
         (Reply::bulk_static(b"group"), Reply::bulk(s.group.as_bytes())),
     ];
+    if let Some(args) = super::syntax::arguments(s.name) {
+        m.push((Reply::bulk_static(b"arguments"), args));
+    }
     if !s.subs.is_empty() {
         let subs = s.subs.iter().map(|x| (Reply::bulk(x.name.as_bytes()), docs(x))).collect();
         m.push((Reply::bulk_static(b"subcommands"), Reply::Map(subs)));

@@ -19,6 +19,7 @@ pub mod keys;
 pub mod pubsub;
 pub mod server;
 pub mod strings;
+pub mod syntax;
 mod table;
 pub mod txn;
 
