@@ -85,7 +85,9 @@ fn new_run_id() -> String {
 
 impl Server {
     /// A server with this configuration, listening on `port`.
-    pub fn new(config: Config, port: u16, shutdown: CancellationToken) -> Server {
+    pub fn new(mut config: Config, port: u16, shutdown: CancellationToken) -> Server {
+        // With `port 0` the system picked the port; report the real one (CONFIG GET, INFO).
+        config.port = port;
         Server {
             keyspace: Keyspace::new(config.databases),
             config: RwLock::new(config),

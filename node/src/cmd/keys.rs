@@ -200,8 +200,10 @@ pub fn scan(ctx: &mut Ctx<'_>, l: &mut Locked<'_>, a: &[Bytes]) -> CmdResult {
     let now = ctx.now_ms;
     let db_index = ctx.session.db;
     let all = l.all();
-    // Visit buckets until enough keys were seen (COUNT is a hint of work, as in Redis).
+    // Visit buckets until COUNT keys were seen or COUNT*10 buckets were visited (COUNT is a hint
+    // of work, as in Redis), so a small keyspace comes back in one call with cursor 0.
     let mut budget = count as usize;
+    let mut visits = (count as usize).saturating_mul(10);
     let next = loop {
         let db = &all[shard].dbs[db_index];
         let mut seen = 0usize;
@@ -224,7 +226,8 @@ pub fn scan(ctx: &mut Ctx<'_>, l: &mut Locked<'_>, a: &[Bytes]) -> CmdResult {
         });
         // An empty database part costs nothing, so a small keyspace is returned in one call.
         if !db.is_empty() {
-            budget = budget.saturating_sub(seen.max(1));
+            budget = budget.saturating_sub(seen);
+            visits = visits.saturating_sub(1);
         }
         if inner == 0 {
             shard += 1;
@@ -232,7 +235,7 @@ pub fn scan(ctx: &mut Ctx<'_>, l: &mut Locked<'_>, a: &[Bytes]) -> CmdResult {
                 break 0;
             }
         }
-        if budget == 0 {
+        if budget == 0 || visits == 0 {
             break (inner << bits) | shard as u64;
         }
     };
