@@ -151,3 +151,89 @@ pub fn redis_cli(node: &Node, args: &[&str]) -> String {
         .expect("redis-cli is installed (the test command installs redis-tools)");
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
+
+/// Runs one command on a `redis` crate connection and decodes the reply; panics on any error.
+pub fn q<T: redis::FromRedisValue>(c: &mut redis::Connection, args: &[&str]) -> T {
+    let mut cmd = redis::cmd(args[0]);
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    cmd.query(c).unwrap_or_else(|e| panic!("{args:?} failed: {e}"))
+}
+
+/// Runs one command that must fail with a server error; returns the error's full text as sent by
+/// the server (`CODE message`, e.g. `ERR syntax error`).
+pub fn q_err(c: &mut redis::Connection, args: &[&str]) -> String {
+    let mut cmd = redis::cmd(args[0]);
+    for a in &args[1..] {
+        cmd.arg(*a);
+    }
+    match cmd.query::<redis::Value>(c) {
+        Ok(v) => panic!("{args:?} should fail, got {v:?}"),
+        Err(e) => err_text(&e),
+    }
+}
+
+/// The full text of a server error (`CODE message`).
+pub fn err_text(e: &redis::RedisError) -> String {
+    match (e.code(), e.detail()) {
+        (Some(code), Some(detail)) => format!("{code} {detail}"),
+        (Some(code), None) => code.to_string(),
+        _ => panic!("not a server error: {e}"),
+    }
+}
+
+/// A blocking wrapper around [`vigil_proto::Client`] for byte-level checks from synchronous tests.
+pub struct RawSync {
+    rt: tokio::runtime::Runtime,
+    /// The wrapped async client.
+    pub client: vigil_proto::Client,
+}
+
+impl RawSync {
+    /// Connects to `node`.
+    pub fn connect(node: &Node) -> RawSync {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+        let client = rt.block_on(node.raw());
+        RawSync { rt, client }
+    }
+
+    /// Sends one command and returns its reply frame (errors are frames too).
+    pub fn cmd(&mut self, args: &[&str]) -> vigil_proto::Frame {
+        self.rt.block_on(self.client.cmd(args)).unwrap_or_else(|e| panic!("{args:?}: {e}"))
+    }
+
+    /// Sends one command and returns its error text; panics if the reply is not an error.
+    pub fn err(&mut self, args: &[&str]) -> String {
+        let f = self.cmd(args);
+        f.as_error().unwrap_or_else(|| panic!("{args:?} should fail, got {f:?}"))
+    }
+
+    /// Writes raw bytes.
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.rt.block_on(self.client.send_raw(bytes)).expect("send_raw");
+    }
+
+    /// The next frame off the wire (push frames included).
+    pub fn read_frame(&mut self) -> Result<vigil_proto::Frame, vigil_proto::ClientError> {
+        self.rt.block_on(self.client.read_frame())
+    }
+}
+
+impl Node {
+    /// A blocking raw RESP client.
+    pub fn raw_sync(&self) -> RawSync {
+        RawSync::connect(self)
+    }
+}
+
+/// Waits (up to 5 s) for the server to close `c`; panics if a frame arrives or it stays open.
+pub async fn assert_closed(c: &mut vigil_proto::Client) {
+    use vigil_proto::ClientError;
+    c.set_timeout(Some(Duration::from_secs(5)));
+    match c.read_frame().await {
+        Err(ClientError::Closed) => {}
+        Err(ClientError::Io(e)) if e.kind() == std::io::ErrorKind::ConnectionReset => {}
+        other => panic!("connection should be closed, got {other:?}"),
+    }
+}
