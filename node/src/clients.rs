@@ -57,6 +57,12 @@ pub struct ClientInfo {
     pub last_cmd: AtomicUsize,
     /// Bytes waiting in the query buffer.
     pub qbuf: AtomicUsize,
+    /// Commands processed on this connection (written only by its task: no contention).
+    pub commands: AtomicU64,
+    /// Bytes read from this connection.
+    pub net_in: AtomicU64,
+    /// Bytes written to this connection.
+    pub net_out: AtomicU64,
     /// Name, lib-name, lib-ver (CLIENT SETNAME / SETINFO).
     pub names: Mutex<ClientNames>,
     /// Kind (normal, pubsub, ...), as a `ClientKind` discriminant.
@@ -132,11 +138,24 @@ impl ClientInfo {
     }
 }
 
+/// Traffic counters: per connection while it lives, folded into the registry when it closes.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Traffic {
+    /// Commands processed.
+    pub commands: u64,
+    /// Bytes read.
+    pub net_in: u64,
+    /// Bytes written.
+    pub net_out: u64,
+}
+
 /// All connected clients.
 #[derive(Debug, Default)]
 pub struct Registry {
     next_id: AtomicU64,
     clients: Mutex<BTreeMap<u64, Arc<ClientInfo>>>,
+    /// Traffic of connections that have closed.
+    closed: Mutex<Traffic>,
 }
 
 impl Registry {
@@ -157,6 +176,9 @@ impl Registry {
             resp: AtomicU8::new(2),
             last_cmd: AtomicUsize::new(usize::MAX),
             qbuf: AtomicUsize::new(0),
+            commands: AtomicU64::new(0),
+            net_in: AtomicU64::new(0),
+            net_out: AtomicU64::new(0),
             names: Mutex::new(ClientNames::default()),
             kind: AtomicU8::new(ClientKind::Normal as u8),
             kill: CancellationToken::new(),
@@ -165,9 +187,35 @@ impl Registry {
         info
     }
 
-    /// Removes a closed connection.
+    /// Removes a closed connection, keeping its traffic in the totals.
     pub fn unregister(&self, id: u64) {
-        self.clients.lock().remove(&id);
+        if let Some(c) = self.clients.lock().remove(&id) {
+            let mut t = self.closed.lock();
+            t.commands += c.commands.load(Ordering::Relaxed);
+            t.net_in += c.net_in.load(Ordering::Relaxed);
+            t.net_out += c.net_out.load(Ordering::Relaxed);
+        }
+    }
+
+    /// Traffic since start (or the last reset), closed and live connections together.
+    pub fn traffic(&self) -> Traffic {
+        let mut t = *self.closed.lock();
+        for c in self.clients.lock().values() {
+            t.commands += c.commands.load(Ordering::Relaxed);
+            t.net_in += c.net_in.load(Ordering::Relaxed);
+            t.net_out += c.net_out.load(Ordering::Relaxed);
+        }
+        t
+    }
+
+    /// Zeroes the traffic counters (CONFIG RESETSTAT).
+    pub fn reset_traffic(&self) {
+        *self.closed.lock() = Traffic::default();
+        for c in self.clients.lock().values() {
+            c.commands.store(0, Ordering::Relaxed);
+            c.net_in.store(0, Ordering::Relaxed);
+            c.net_out.store(0, Ordering::Relaxed);
+        }
     }
 
     /// Number of connected clients.

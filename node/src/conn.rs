@@ -49,8 +49,9 @@ impl Settings {
     }
 }
 
-/// Serves one accepted connection until it closes.
-pub async fn serve(mut stream: TcpStream, addr: SocketAddr, srv: Arc<Server>) {
+/// Registers an accepted connection (in accept order, so client ids increase as in Redis) and
+/// returns the task that serves it (or, past `maxclients`, refuses it with an error).
+pub fn accept(stream: TcpStream, addr: SocketAddr, srv: Arc<Server>) -> impl std::future::Future<Output = ()> + Send {
     let _ = stream.set_nodelay(true);
     let laddr = stream.local_addr().unwrap_or(addr);
     let fd = {
@@ -58,12 +59,22 @@ pub async fn serve(mut stream: TcpStream, addr: SocketAddr, srv: Arc<Server>) {
         stream.as_raw_fd() as i64
     };
     let maxclients = srv.config.read().maxclients;
-    if srv.clients.len() >= maxclients {
-        srv.stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
-        let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
-        return;
+    let info = (srv.clients.len() < maxclients).then(|| srv.clients.register(addr, laddr, fd));
+    async move {
+        match info {
+            Some(info) => serve(stream, info, srv).await,
+            None => {
+                srv.stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
+                let mut stream = stream;
+                let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
+            }
+        }
     }
-    let info = srv.clients.register(addr, laddr, fd);
+}
+
+/// Serves one registered connection until it closes.
+async fn serve(mut stream: TcpStream, info: Arc<crate::clients::ClientInfo>, srv: Arc<Server>) {
+    let addr = info.addr;
     let mut settings = Settings::load(&srv);
     let mut session = Session {
         info: info.clone(),
@@ -86,6 +97,12 @@ pub async fn serve(mut stream: TcpStream, addr: SocketAddr, srv: Arc<Server>) {
     let mut wbuf = BytesMut::new();
     let mut parser = RequestParser::new();
     let mut args: Vec<Bytes> = Vec::with_capacity(8);
+    // Created once: a cancellation future registers with its token when first polled, and
+    // re-creating it every batch would take the token's lock each time (the shutdown token is
+    // shared by every connection).
+    let killed = info.kill.cancelled();
+    let shutdown = srv.shutdown.cancelled();
+    tokio::pin!(killed, shutdown);
     let reason = loop {
         wait_if_frozen(&srv).await;
         // Run every complete command already buffered.
@@ -129,7 +146,7 @@ pub async fn serve(mut stream: TcpStream, addr: SocketAddr, srv: Arc<Server>) {
             }
         }
         if commands > 0 {
-            srv.stats.commands_processed.fetch_add(commands, Ordering::Relaxed);
+            info.commands.fetch_add(commands, Ordering::Relaxed);
             info.last_ms.store(info.created.elapsed().as_millis() as u64, Ordering::Relaxed);
             info.last_cmd.store(cmd::spec_id(session.last_cmd), Ordering::Relaxed);
         }
@@ -140,7 +157,7 @@ pub async fn serve(mut stream: TcpStream, addr: SocketAddr, srv: Arc<Server>) {
         drain_messages(&mut session, &mut wbuf);
         if !wbuf.is_empty() {
             wait_if_frozen(&srv).await;
-            srv.stats.net_output_bytes.fetch_add(wbuf.len() as u64, Ordering::Relaxed);
+            info.net_out.fetch_add(wbuf.len() as u64, Ordering::Relaxed);
             if let Err(e) = stream.write_all(&wbuf).await {
                 break format!("write error: {e}");
             }
@@ -165,7 +182,7 @@ pub async fn serve(mut stream: TcpStream, addr: SocketAddr, srv: Arc<Server>) {
         tokio::select! {
             r = stream.read_buf(&mut rbuf) => match r {
                 Ok(0) => break "peer closed".to_string(),
-                Ok(n) => { srv.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed); }
+                Ok(n) => { info.net_in.fetch_add(n as u64, Ordering::Relaxed); }
                 Err(e) => break format!("read error: {e}"),
             },
             Some(m) = recv_message(&mut session.inbox) => {
@@ -174,9 +191,12 @@ pub async fn serve(mut stream: TcpStream, addr: SocketAddr, srv: Arc<Server>) {
                 }
                 encode_message(&m, &session, &mut wbuf);
             }
-            _ = info.kill.cancelled() => break "killed".to_string(),
-            _ = srv.shutdown.cancelled() => break "server shutdown".to_string(),
-            _ = tokio::time::sleep(Duration::from_secs(settings.timeout)), if idle_check => break "idle timeout".to_string(),
+            _ = &mut killed => break "killed".to_string(),
+            _ = &mut shutdown => break "server shutdown".to_string(),
+            // Built only when enabled: constructing a timer reads the clock.
+            _ = async { tokio::time::sleep(Duration::from_secs(settings.timeout)).await }, if idle_check => {
+                break "idle timeout".to_string()
+            }
         }
     };
     tracing::debug!(id = info.id, "client closed: {reason}");

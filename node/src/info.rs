@@ -177,12 +177,13 @@ fn shard_totals(l: &mut Locked<'_>) -> ShardStats {
 fn stats(srv: &Server, l: &mut Locked<'_>, out: &mut String) {
     let s = &srv.stats;
     let t = shard_totals(l);
+    let traffic = srv.clients.traffic();
     out.push_str("# Stats\r\n");
     field!(out, "total_connections_received", s.connections_received.load(Ordering::Relaxed));
-    field!(out, "total_commands_processed", s.commands_processed.load(Ordering::Relaxed));
+    field!(out, "total_commands_processed", traffic.commands);
     field!(out, "instantaneous_ops_per_sec", 0);
-    field!(out, "total_net_input_bytes", s.net_input_bytes.load(Ordering::Relaxed));
-    field!(out, "total_net_output_bytes", s.net_output_bytes.load(Ordering::Relaxed));
+    field!(out, "total_net_input_bytes", traffic.net_in);
+    field!(out, "total_net_output_bytes", traffic.net_out);
     field!(out, "rejected_connections", s.rejected_connections.load(Ordering::Relaxed));
     field!(out, "sync_full", 0);
     field!(out, "sync_partial_ok", 0);

@@ -19,20 +19,14 @@ use crate::config::Config;
 use crate::db::{Keyspace, SHARDS};
 use crate::pubsub::Hub;
 
-/// Server-wide counters (INFO stats). Hot counters are batched by connections before they are
-/// added here, so cores do not fight over these cache lines on every command.
+/// Server-wide counters (INFO stats) for rare events. Per-command counters (commands, bytes)
+/// live in each connection's [`crate::clients::ClientInfo`], so cores never contend for them.
 #[derive(Debug, Default)]
 pub struct Stats {
     /// Connections accepted.
     pub connections_received: AtomicU64,
     /// Connections refused because of maxclients.
     pub rejected_connections: AtomicU64,
-    /// Commands processed.
-    pub commands_processed: AtomicU64,
-    /// Bytes read from clients.
-    pub net_input_bytes: AtomicU64,
-    /// Bytes written to clients.
-    pub net_output_bytes: AtomicU64,
     /// Error replies sent.
     pub error_replies: AtomicU64,
     /// PUBLISH messages delivered.
@@ -138,7 +132,7 @@ async fn accept_loop(listener: TcpListener, server: Arc<Server>, tracker: TaskTr
             Ok((stream, addr)) => {
                 server.stats.connections_received.fetch_add(1, Ordering::Relaxed);
                 let s = server.clone();
-                tracker.spawn(crate::conn::serve(stream, addr, s));
+                tracker.spawn(crate::conn::accept(stream, addr, s));
             }
             Err(e) => {
                 // EMFILE and friends: back off briefly instead of spinning.

@@ -57,17 +57,10 @@ pub fn set(ctx: &mut Ctx<'_>, _l: &mut Locked<'_>, a: &[Bytes]) -> CmdResult {
 /// CONFIG RESETSTAT
 pub fn resetstat(ctx: &mut Ctx<'_>, l: &mut Locked<'_>, _a: &[Bytes]) -> CmdResult {
     let s = &ctx.srv.stats;
-    for c in [
-        &s.connections_received,
-        &s.rejected_connections,
-        &s.commands_processed,
-        &s.net_input_bytes,
-        &s.net_output_bytes,
-        &s.error_replies,
-        &s.pubsub_messages,
-    ] {
+    for c in [&s.connections_received, &s.rejected_connections, &s.error_replies, &s.pubsub_messages] {
         c.store(0, Ordering::Relaxed);
     }
+    ctx.srv.clients.reset_traffic();
     for shard in l.all() {
         shard.stats = Default::default();
     }
