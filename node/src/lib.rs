@@ -10,6 +10,7 @@
 //!    connection.
 //! 4. **State** — [`db`] is the sharded keyspace (its own hash table, expiry, WATCH), [`pubsub`]
 //!    the subscription hub, [`config`] the parameters, [`server`] what ties them together.
+//! 5. **Formats** — [`rdb`] encodes and decodes Redis's RDB format (full sync, snapshots).
 //!
 //! `docs/architecture.md` explains the threading model and the locks.
 //!
@@ -25,6 +26,7 @@ pub mod db;
 pub mod error;
 pub mod info;
 pub mod pubsub;
+pub mod rdb;
 pub mod reply;
 pub mod server;
 pub mod session;
