@@ -55,6 +55,17 @@ const PARAMS: &[Param] = &[
     Param { name: "maxmemory", kind: Kind::Memory, mutable: true, default: "0" },
     Param { name: "maxmemory-policy", kind: Kind::Enum(&["noeviction"]), mutable: true, default: "noeviction" },
     Param { name: "daemonize", kind: Kind::Bool, mutable: false, default: "no" },
+    Param { name: "replicaof", kind: Kind::Text, mutable: false, default: "" },
+    Param { name: "masterauth", kind: Kind::Text, mutable: true, default: "" },
+    Param { name: "masteruser", kind: Kind::Text, mutable: true, default: "" },
+    Param { name: "repl-backlog-size", kind: Kind::Memory, mutable: true, default: "1048576" },
+    Param { name: "repl-timeout", kind: Kind::Int(1, i32::MAX as i64), mutable: true, default: "60" },
+    Param { name: "replica-read-only", kind: Kind::Bool, mutable: true, default: "yes" },
+    Param { name: "replica-serve-stale-data", kind: Kind::Bool, mutable: true, default: "yes" },
+    Param { name: "replica-priority", kind: Kind::Int(0, i32::MAX as i64), mutable: true, default: "100" },
+    Param { name: "replica-announced", kind: Kind::Bool, mutable: true, default: "yes" },
+    Param { name: "replica-announce-ip", kind: Kind::Text, mutable: true, default: "" },
+    Param { name: "replica-announce-port", kind: Kind::Int(0, 65535), mutable: true, default: "0" },
 ];
 
 fn param(name: &str) -> Option<&'static Param> {
@@ -249,6 +260,18 @@ impl Config {
                 self.client_query_buffer_limit = int as usize
             }
             "hz" => self.hz = int as u32,
+            "replicaof" if !value.trim().is_empty() => {
+                let mut parts = value.split_whitespace();
+                let ok = matches!(
+                    (parts.next(), parts.next().map(str::parse::<u16>), parts.next()),
+                    (Some(_), Some(Ok(_)), None)
+                );
+                if !ok {
+                    return Err(bad("\"<host> <port>\"".into()));
+                }
+                self.extra.retain(|(n, _)| *n != "replicaof");
+                self.extra.push((p.name, value.trim().to_string()));
+            }
             other => {
                 let stored = match p.kind {
                     Kind::Memory => int.to_string(),
@@ -262,6 +285,21 @@ impl Config {
             }
         }
         Ok(())
+    }
+
+    /// A parameter stored as text (the compatibility and replication ones), or empty.
+    pub fn text(&self, name: &str) -> String {
+        self.get(name).unwrap_or_default()
+    }
+
+    /// A yes/no parameter.
+    pub fn flag(&self, name: &str) -> bool {
+        self.get(name).is_some_and(|v| v == "yes")
+    }
+
+    /// An integer parameter (0 if unset).
+    pub fn int(&self, name: &str) -> i64 {
+        self.get(name).and_then(|v| v.parse().ok()).unwrap_or(0)
     }
 
     /// Reads a YAML file of `key: value` pairs over the defaults.

@@ -76,20 +76,7 @@ pub fn accept(stream: TcpStream, addr: SocketAddr, srv: Arc<Server>) -> impl std
 async fn serve(mut stream: TcpStream, info: Arc<crate::clients::ClientInfo>, srv: Arc<Server>) {
     let addr = info.addr;
     let mut settings = Settings::load(&srv);
-    let mut session = Session {
-        info: info.clone(),
-        db: 0,
-        resp: 2,
-        authenticated: !settings.requirepass,
-        multi: None,
-        watch: None,
-        channels: Default::default(),
-        patterns: Default::default(),
-        mailbox: None,
-        inbox: None,
-        close: false,
-        last_cmd: cmd::find(b"command").expect("COMMAND is in the table"),
-    };
+    let mut session = Session::new(info.clone(), !settings.requirepass);
     tracing::debug!(id = info.id, %addr, "client connected");
 
     // Buffers start small: an idle connection costs little (10,000 of them are routine).
@@ -121,7 +108,7 @@ async fn serve(mut stream: TcpStream, info: Arc<crate::clients::ClientInfo>, srv
                     if commands.is_multiple_of(32) {
                         now_ms = unix_ms();
                     }
-                    let mut ctx = Ctx { srv: &srv, session: &mut session, now_ms };
+                    let mut ctx = Ctx::new(&srv, &mut session, now_ms);
                     let reply = cmd::execute(&mut ctx, &args);
                     args.clear();
                     commands += 1;
@@ -168,6 +155,10 @@ async fn serve(mut stream: TcpStream, info: Arc<crate::clients::ClientInfo>, srv
         }
         if session.close {
             break "closed by command or protocol error".to_string();
+        }
+        if let Some(req) = session.psync.take() {
+            // From here on this connection is a replication link.
+            break crate::repl::master::serve_replica(&mut stream, &mut rbuf, &srv, &session, req).await;
         }
         if rbuf.len() > settings.query_limit {
             tracing::warn!(id = info.id, "closing client that reached the query buffer limit ({} bytes)", rbuf.len());

@@ -49,7 +49,7 @@ pub fn render(srv: &Server, l: &mut Locked<'_>, requested: &[String]) -> String 
             "memory" => memory(srv, &mut out),
             "persistence" => persistence(srv, &mut out),
             "stats" => stats(srv, l, &mut out),
-            "replication" => replication(&mut out),
+            "replication" => crate::cmd::replication::info_section(srv, &mut out),
             "cpu" => cpu(&mut out),
             "modules" => out.push_str("# Modules\r\n"),
             "errorstats" => out.push_str("# Errorstats\r\n"),
@@ -185,9 +185,10 @@ fn stats(srv: &Server, l: &mut Locked<'_>, out: &mut String) {
     field!(out, "total_net_input_bytes", traffic.net_in);
     field!(out, "total_net_output_bytes", traffic.net_out);
     field!(out, "rejected_connections", s.rejected_connections.load(Ordering::Relaxed));
-    field!(out, "sync_full", 0);
-    field!(out, "sync_partial_ok", 0);
-    field!(out, "sync_partial_err", 0);
+    let sync = srv.repl.lock().stats;
+    field!(out, "sync_full", sync.sync_full);
+    field!(out, "sync_partial_ok", sync.sync_partial_ok);
+    field!(out, "sync_partial_err", sync.sync_partial_err);
     field!(out, "expired_keys", t.expired_keys);
     field!(out, "evicted_keys", 0);
     field!(out, "keyspace_hits", t.keyspace_hits);
@@ -195,21 +196,6 @@ fn stats(srv: &Server, l: &mut Locked<'_>, out: &mut String) {
     field!(out, "pubsub_channels", srv.pubsub.channels(None).len());
     field!(out, "pubsub_patterns", srv.pubsub.numpat());
     field!(out, "total_error_replies", s.error_replies.load(Ordering::Relaxed));
-}
-
-fn replication(out: &mut String) {
-    out.push_str("# Replication\r\n");
-    field!(out, "role", "master");
-    field!(out, "connected_slaves", 0);
-    field!(out, "master_failover_state", "no-failover");
-    field!(out, "master_replid", "0000000000000000000000000000000000000000");
-    field!(out, "master_replid2", "0000000000000000000000000000000000000000");
-    field!(out, "master_repl_offset", 0);
-    field!(out, "second_repl_offset", -1);
-    field!(out, "repl_backlog_active", 0);
-    field!(out, "repl_backlog_size", 1048576);
-    field!(out, "repl_backlog_first_byte_offset", 0);
-    field!(out, "repl_backlog_histlen", 0);
 }
 
 fn cpu(out: &mut String) {

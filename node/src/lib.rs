@@ -27,6 +27,7 @@ pub mod error;
 pub mod info;
 pub mod pubsub;
 pub mod rdb;
+pub mod repl;
 pub mod reply;
 pub mod server;
 pub mod session;

@@ -6,7 +6,7 @@
 //! tasks have finished.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use parking_lot::RwLock;
@@ -64,6 +64,15 @@ pub struct Server {
     pub lastsave: AtomicI64,
     /// Applies a new log level (set by `main`; absent in tests).
     pub set_loglevel: Option<LogLevelHook>,
+    /// Replication state (lock order: keyspace shards before this).
+    pub repl: parking_lot::Mutex<crate::repl::Repl>,
+    /// True once a backlog exists: writes are appended to the replication stream.
+    feeding: AtomicBool,
+    /// True while this node is a replica with `replica-read-only yes`.
+    readonly: AtomicBool,
+    /// The master we should replicate from (`None`: we are a master); the replica driver
+    /// watches it.
+    pub replicaof: tokio::sync::watch::Sender<Option<(String, u16)>>,
 }
 
 /// The current unix time in milliseconds.
@@ -82,7 +91,15 @@ impl Server {
     pub fn new(mut config: Config, port: u16, shutdown: CancellationToken) -> Server {
         // With `port 0` the system picked the port; report the real one (CONFIG GET, INFO).
         config.port = port;
-        Server {
+        let backlog = config.int("repl-backlog-size").max(1) as usize;
+        let replicaof = config.text("replicaof");
+        let mut target = replicaof.split_whitespace();
+        let target = match (target.next(), target.next().and_then(|p| p.parse::<u16>().ok())) {
+            (Some(h), Some(p)) => Some((h.to_string(), p)),
+            _ => None,
+        };
+        let readonly = target.is_some() && config.flag("replica-read-only");
+        let srv = Server {
             keyspace: Keyspace::new(config.databases),
             config: RwLock::new(config),
             config_epoch: AtomicU64::new(0),
@@ -96,7 +113,39 @@ impl Server {
             frozen_until: AtomicI64::new(0),
             lastsave: AtomicI64::new(unix_ms() / 1000),
             set_loglevel: None,
+            repl: parking_lot::Mutex::new(crate::repl::Repl::new(backlog)),
+            feeding: AtomicBool::new(false),
+            readonly: AtomicBool::new(false),
+            replicaof: tokio::sync::watch::Sender::new(None),
+        };
+        if target.is_some() {
+            let mut l = srv.keyspace.lock_all();
+            crate::cmd::replication::set_master(&srv, &mut l, target);
         }
+        srv.set_readonly(readonly);
+        srv
+    }
+
+    /// True if writes must be appended to the replication stream.
+    #[inline]
+    pub fn feeding(&self) -> bool {
+        self.feeding.load(Ordering::Acquire)
+    }
+
+    /// Marks that a backlog exists (set while holding `repl`).
+    pub fn set_feeding(&self, on: bool) {
+        self.feeding.store(on, Ordering::Release);
+    }
+
+    /// True if client writes must be refused with READONLY.
+    #[inline]
+    pub fn readonly_replica(&self) -> bool {
+        self.readonly.load(Ordering::Relaxed)
+    }
+
+    /// Sets whether client writes are refused (replica with replica-read-only).
+    pub fn set_readonly(&self, on: bool) {
+        self.readonly.store(on, Ordering::Relaxed);
     }
 
     /// Bumps the configuration epoch after a change.
@@ -115,6 +164,7 @@ pub async fn run(listeners: Vec<TcpListener>, server: Arc<Server>) {
         tracker.spawn(accept_loop(listener, server, t));
     }
     tracker.spawn(cron(server.clone()));
+    tracker.spawn(crate::repl::replica::run(server.clone()));
     tracker.close();
     server.shutdown.cancelled().await;
     tracing::info!("shutting down: closing {} client connections", server.clients.len());
@@ -165,12 +215,23 @@ async fn cron(server: Arc<Server>) {
             let now = unix_ms();
             let mut shard = server.keyspace.lock_shard(next_shard);
             let mut deleted = 0;
-            for db in shard.dbs.iter_mut() {
+            let mut expired = Vec::new();
+            for (i, db) in shard.dbs.iter_mut().enumerate() {
                 if db.expires_len() > 0 {
                     deleted += db.active_expire(now, 200, &mut rng);
                 }
+                if db.has_expired() {
+                    expired.extend(db.take_expired().into_iter().map(|k| (i, k)));
+                }
                 // Finish resizes of idle tables (Redis's `activerehashing`).
                 db.rehash(100);
+            }
+            if !expired.is_empty() && server.feeding() {
+                // Still holding the shard: replicas delete in the same order.
+                let mut repl = server.repl.lock();
+                for (db, key) in expired {
+                    repl.feed(db, &[bytes::Bytes::from_static(b"DEL"), bytes::Bytes::copy_from_slice(&key)]);
+                }
             }
             shard.stats.expired_keys += deleted;
             drop(shard);

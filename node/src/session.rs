@@ -55,9 +55,36 @@ pub struct Session {
     pub close: bool,
     /// The last command run (CLIENT LIST `cmd=`).
     pub last_cmd: &'static Spec,
+    /// This session applies our master's stream: exempt from READONLY, never answered.
+    pub is_master_link: bool,
+    /// Set by PSYNC/SYNC: after this batch the connection becomes a replica link.
+    pub psync: Option<crate::repl::master::SyncRequest>,
+    /// `REPLCONF listening-port` of a replica-to-be.
+    pub replica_port: u16,
 }
 
 impl Session {
+    /// A fresh connection's state.
+    pub fn new(info: Arc<ClientInfo>, authenticated: bool) -> Session {
+        Session {
+            info,
+            db: 0,
+            resp: 2,
+            authenticated,
+            multi: None,
+            watch: None,
+            channels: HashSet::new(),
+            patterns: HashSet::new(),
+            mailbox: None,
+            inbox: None,
+            close: false,
+            last_cmd: crate::cmd::find(b"command").expect("COMMAND is in the table"),
+            is_master_link: false,
+            psync: None,
+            replica_port: 0,
+        }
+    }
+
     /// This client's mailbox, created on first use.
     pub fn mailbox(&mut self) -> Mailbox {
         if let Some(mb) = &self.mailbox {

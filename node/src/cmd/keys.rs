@@ -80,8 +80,10 @@ fn expire_generic(ctx: &mut Ctx<'_>, l: &mut Locked<'_>, a: &[Bytes], unit_ms: b
     }
     if when <= ctx.now_ms {
         db.delete(&a[1]);
+        ctx.propagate_as(&[&b"DEL"[..], &a[1]]);
     } else {
         db.set_expire(&a[1], when);
+        ctx.propagate_as(&[&b"PEXPIREAT"[..], &a[1], when.to_string().as_bytes()]);
     }
     Ok(Reply::Int(1))
 }

@@ -17,6 +17,7 @@ pub mod connection;
 pub mod introspect;
 pub mod keys;
 pub mod pubsub;
+pub mod replication;
 pub mod server;
 pub mod strings;
 pub mod syntax;
@@ -44,6 +45,24 @@ pub struct Ctx<'a> {
     pub session: &'a mut Session,
     /// Unix time in milliseconds, read once per command.
     pub now_ms: i64,
+    /// What to replicate instead of the command as sent (set by bodies whose effect must be
+    /// made deterministic: `SET .. EX` becomes `SET .. PXAT`, INCRBYFLOAT a SET, ...). An empty
+    /// vector means "replicate nothing".
+    pub rewrite: Option<Vec<Bytes>>,
+    /// Commands to replicate once the current command (or EXEC) finishes, with their database.
+    pub prop: Vec<(usize, Vec<Bytes>)>,
+}
+
+impl<'a> Ctx<'a> {
+    /// A context for one command of `session`.
+    pub fn new(srv: &'a Server, session: &'a mut Session, now_ms: i64) -> Ctx<'a> {
+        Ctx { srv, session, now_ms, rewrite: None, prop: Vec::new() }
+    }
+
+    /// Replicates `argv` instead of the command as sent.
+    pub fn propagate_as<A: AsRef<[u8]>>(&mut self, argv: &[A]) {
+        self.rewrite = Some(argv.iter().map(|a| Bytes::copy_from_slice(a.as_ref())).collect());
+    }
 }
 
 /// A command body.
@@ -243,6 +262,12 @@ pub fn execute(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
             spec.name
         )));
     }
+    if spec.has(flags::WRITE) && !ctx.session.is_master_link && ctx.srv.readonly_replica() {
+        if let Some(m) = ctx.session.multi.as_mut() {
+            m.aborted = true;
+        }
+        return Reply::Error(CmdError::Coded("READONLY You can't write against a read only replica.".into()));
+    }
     if let Some(m) = ctx.session.multi.as_mut()
         && !spec.has(flags::NO_MULTI)
     {
@@ -251,6 +276,52 @@ pub fn execute(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
         return Reply::Status("QUEUED");
     }
     run(ctx, spec, args)
+}
+
+/// Runs a body with shards already locked, and records what it must replicate: `DEL` for keys
+/// it found expired, then the command (or its rewrite) if it changed anything.
+pub fn call(ctx: &mut Ctx<'_>, l: &mut Locked<'_>, spec: &'static Spec, args: &[Bytes]) -> Reply {
+    let feeding = ctx.srv.feeding();
+    let before = if feeding && spec.has(flags::WRITE) { l.dirty() } else { 0 };
+    ctx.rewrite = None;
+    let reply: Reply = (spec.run)(ctx, l, args).into();
+    let expired = l.take_expired();
+    if !feeding {
+        return reply;
+    }
+    for (db, key) in expired {
+        ctx.prop.push((db, vec![Bytes::from_static(b"DEL"), Bytes::copy_from_slice(&key)]));
+    }
+    let changed = spec.has(flags::WRITE) && l.dirty() != before;
+    if changed || (spec.name == "publish" && !reply.is_error()) {
+        match ctx.rewrite.take() {
+            Some(v) if v.is_empty() => {}
+            Some(v) => ctx.prop.push((ctx.session.db, v)),
+            None => ctx.prop.push((ctx.session.db, args.to_vec())),
+        }
+    }
+    reply
+}
+
+/// Sends what `ctx.prop` collected to the replication stream; several commands from one EXEC
+/// go as one MULTI/EXEC block.
+pub fn flush_propagation(ctx: &mut Ctx<'_>, transaction: bool) {
+    if ctx.prop.is_empty() {
+        return;
+    }
+    let mut repl = ctx.srv.repl.lock();
+    let wrap = transaction && ctx.prop.len() > 1;
+    if wrap {
+        let db = ctx.prop[0].0;
+        repl.feed(db, &[Bytes::from_static(b"MULTI")]);
+    }
+    for (db, argv) in ctx.prop.drain(..) {
+        repl.feed(db, &argv);
+    }
+    if wrap {
+        let db = repl.stream_db.unwrap_or(0);
+        repl.feed(db, &[Bytes::from_static(b"EXEC")]);
+    }
 }
 
 /// Locks what `spec` needs and runs its body.
@@ -267,7 +338,10 @@ pub fn run(ctx: &mut Ctx<'_>, spec: &'static Spec, args: &[Bytes]) -> Reply {
     } else {
         Locked::none()
     };
-    (spec.run)(ctx, &mut locked, args).into()
+    let reply = call(ctx, &mut locked, spec, args);
+    // Still holding the shards: the stream order agrees with each key's history.
+    flush_propagation(ctx, spec.name == "exec");
+    reply
 }
 
 #[cfg(test)]

@@ -31,11 +31,6 @@ pub fn time(_ctx: &mut Ctx<'_>, _l: &mut Locked<'_>, _a: &[Bytes]) -> CmdResult 
     Ok(Reply::Array(vec![Reply::text(now.as_secs().to_string()), Reply::text(now.subsec_micros().to_string())]))
 }
 
-/// ROLE (a master with no replicas, until replication exists)
-pub fn role(_ctx: &mut Ctx<'_>, _l: &mut Locked<'_>, _a: &[Bytes]) -> CmdResult {
-    Ok(Reply::Array(vec![Reply::bulk_static(b"master"), Reply::Int(0), Reply::Array(vec![])]))
-}
-
 /// LASTSAVE
 pub fn lastsave(ctx: &mut Ctx<'_>, _l: &mut Locked<'_>, _a: &[Bytes]) -> CmdResult {
     Ok(Reply::Int(ctx.srv.lastsave.load(Ordering::Relaxed)))

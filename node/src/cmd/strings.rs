@@ -76,6 +76,7 @@ pub fn set(ctx: &mut Ctx<'_>, l: &mut Locked<'_>, a: &[Bytes]) -> CmdResult {
     db.set(&a[1], Value::Str(Str::new(&a[2])), keepttl);
     if let Some(when) = expire {
         db.set_expire(&a[1], when);
+        ctx.propagate_as(&[&b"SET"[..], &a[1], &a[2], b"PXAT", when.to_string().as_bytes()]);
     }
     Ok(if get { old.map_or(Reply::Nil, Reply::Value) } else { Reply::Ok })
 }
@@ -95,6 +96,7 @@ fn set_with_ttl(ctx: &mut Ctx<'_>, l: &mut Locked<'_>, a: &[Bytes], unit_ms: boo
     let (db, _) = l.db(ctx.session.db, &a[1]);
     db.set(&a[1], Value::Str(Str::new(&a[3])), false);
     db.set_expire(&a[1], when);
+    ctx.propagate_as(&[&b"SET"[..], &a[1], &a[3], b"PXAT", when.to_string().as_bytes()]);
     Ok(Reply::Ok)
 }
 
@@ -160,6 +162,7 @@ pub fn getdel(ctx: &mut Ctx<'_>, l: &mut Locked<'_>, a: &[Bytes]) -> CmdResult {
     let old = read_str(db, &a[1], ctx.now_ms, st)?.cloned();
     if old.is_some() {
         db.delete(&a[1]);
+        ctx.propagate_as(&[&b"DEL"[..], &a[1]]);
     }
     Ok(old.map_or(Reply::Nil, Reply::Value))
 }
@@ -191,8 +194,10 @@ pub fn getex(ctx: &mut Ctx<'_>, l: &mut Locked<'_>, a: &[Bytes]) -> CmdResult {
     let Some(v) = read_str(db, &a[1], ctx.now_ms, st)?.cloned() else { return Ok(Reply::Nil) };
     if let Some(when) = expire {
         db.set_expire(&a[1], when);
+        ctx.propagate_as(&[&b"PEXPIREAT"[..], &a[1], when.to_string().as_bytes()]);
     } else if persist {
         db.persist(&a[1]);
+        ctx.propagate_as(&[&b"PERSIST"[..], &a[1]]);
     }
     Ok(Reply::Value(v))
 }
@@ -335,5 +340,6 @@ pub fn incrbyfloat(ctx: &mut Ctx<'_>, l: &mut Locked<'_>, a: &[Bytes]) -> CmdRes
     }
     let text = args::human_float(new);
     db.set(&a[1], Value::Str(Str::new(text.as_bytes())), true);
+    ctx.propagate_as(&[&b"SET"[..], &a[1], text.as_bytes(), b"KEEPTTL"]);
     Ok(Reply::text(text))
 }

@@ -53,6 +53,8 @@ pub fn usage(name: &str) -> &'static str {
         "pubsub|channels" => "[pattern]",
         "pubsub|numsub" => "[channel [channel ...]]",
         "info" => "[section [section ...]]",
+        "replicaof" | "slaveof" => "host port",
+        "psync" => "replicationid offset",
         "debug" => "subcommand [argument [argument ...]]",
         "shutdown" => "[NOSAVE|SAVE] [NOW] [FORCE] [ABORT]",
         "config|get" => "parameter [parameter ...]",

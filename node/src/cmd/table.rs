@@ -3,7 +3,9 @@
 //! Columns: name, arity, flags, first key, last key, key step, body, group, summary, since.
 
 use super::flags::*;
-use super::{Spec, client, config, connection as conn, introspect, keys, pubsub, server, strings as s, txn};
+use super::{
+    Spec, client, config, connection as conn, introspect, keys, pubsub, replication as repl, server, strings as s, txn,
+};
 
 #[allow(clippy::too_many_arguments)]
 const fn c(
@@ -686,7 +688,57 @@ pub static TABLE: &[Spec] = &[
         "1.0.0",
     ),
     c("time", 1, FAST | LOADING | STALE, NK, server::time, "server", "Returns the server time.", "2.6.0"),
-    c("role", 1, FAST | LOADING | STALE, NK, server::role, "server", "Returns the replication role.", "2.8.12"),
+    c("role", 1, FAST | LOADING | STALE, NK, repl::role, "server", "Returns the replication role.", "2.8.12"),
+    c(
+        "replicaof",
+        3,
+        ADMIN | STALE | ALL_KEYS,
+        NK,
+        repl::replicaof,
+        "server",
+        "Configures a server as replica of another, or promotes it to a master.",
+        "5.0.0",
+    ),
+    c(
+        "slaveof",
+        3,
+        ADMIN | STALE | ALL_KEYS,
+        NK,
+        repl::replicaof,
+        "server",
+        "Sets a Redis server as a replica of another, or promotes it to being a master.",
+        "1.0.0",
+    ),
+    c(
+        "replconf",
+        -1,
+        ADMIN | NO_MULTI | LOADING | STALE,
+        NK,
+        repl::replconf,
+        "server",
+        "An internal command for configuring the replication stream.",
+        "3.0.0",
+    ),
+    c(
+        "psync",
+        -3,
+        ADMIN | NO_MULTI | STALE,
+        NK,
+        repl::psync,
+        "server",
+        "An internal command used in replication.",
+        "2.8.0",
+    ),
+    c(
+        "sync",
+        1,
+        ADMIN | NO_MULTI | STALE,
+        NK,
+        repl::sync,
+        "server",
+        "An internal command used in replication.",
+        "1.0.0",
+    ),
     c(
         "lastsave",
         1,

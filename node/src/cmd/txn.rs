@@ -52,7 +52,7 @@ pub fn exec(ctx: &mut Ctx<'_>, l: &mut Locked<'_>, _a: &[Bytes]) -> CmdResult {
     let mut replies = Vec::with_capacity(m.queue.len());
     for (spec, args) in &m.queue {
         ctx.session.last_cmd = spec;
-        replies.push((spec.run)(ctx, l, args).into());
+        replies.push(super::call(ctx, l, spec, args));
     }
     Ok(Reply::Array(replies))
 }

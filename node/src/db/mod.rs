@@ -68,6 +68,13 @@ pub struct Db {
     dict: Dict<Value>,
     expires: Dict<i64>,
     watched: HashMap<Str, Vec<WatchFlag>>,
+    /// Changes made (Redis's `server.dirty`): the dispatcher replicates a write command only if
+    /// it changed something.
+    dirty: u64,
+    /// Keys deleted because they expired, waiting to be replicated as `DEL`.
+    expired_log: Vec<Str>,
+    /// On a replica, expired keys are hidden but not deleted: the master's `DEL` deletes them.
+    replica: bool,
 }
 
 /// Outcome of a lookup that may find an expired key.
@@ -98,25 +105,52 @@ impl Db {
         if self.dict.is_rehashing() {
             self.dict.rehash_step(1);
         }
-        if expired(&self.expires, key, now) {
-            self.delete(key);
-            stats.expired_keys += 1;
-            true
-        } else {
-            false
+        if !expired(&self.expires, key, now) {
+            return false;
         }
+        if !self.replica {
+            self.delete(key);
+            self.expired_log.push(Str::new(key));
+            stats.expired_keys += 1;
+        }
+        true
+    }
+
+    /// Looks up without the replica rule: on a replica an expired key is still stored.
+    fn live(&self, key: &[u8], now: i64) -> Option<&Value> {
+        if self.replica && expired(&self.expires, key, now) { None } else { self.dict.get(key) }
+    }
+
+    /// Changes made so far.
+    pub fn dirty(&self) -> u64 {
+        self.dirty
+    }
+
+    /// Takes the keys deleted by expiry since the last call.
+    pub fn take_expired(&mut self) -> Vec<Str> {
+        std::mem::take(&mut self.expired_log)
+    }
+
+    /// True if expired keys were deleted since the last [`Db::take_expired`].
+    pub fn has_expired(&self) -> bool {
+        !self.expired_log.is_empty()
+    }
+
+    /// Switches replica behaviour (no deletion of expired keys) on or off.
+    pub fn set_replica(&mut self, on: bool) {
+        self.replica = on;
     }
 
     /// The live value of `key`, deleting it first if it has expired.
     pub fn get(&mut self, key: &[u8], now: i64, stats: &mut ShardStats) -> Option<&Value> {
         self.expire_if_needed(key, now, stats);
-        self.dict.get(key)
+        self.live(key, now)
     }
 
     /// Like [`Db::get`], counting a keyspace hit or miss.
     pub fn read(&mut self, key: &[u8], now: i64, stats: &mut ShardStats) -> Option<&Value> {
         self.expire_if_needed(key, now, stats);
-        let v = self.dict.get(key);
+        let v = self.live(key, now);
         if v.is_some() {
             stats.keyspace_hits += 1;
         } else {
@@ -127,9 +161,15 @@ impl Db {
 
     /// Mutable access to the live value of `key`. The caller is writing: watchers are signalled.
     pub fn get_mut(&mut self, key: &[u8], now: i64, stats: &mut ShardStats) -> Option<&mut Value> {
-        self.expire_if_needed(key, now, stats);
+        if self.expire_if_needed(key, now, stats) && self.replica {
+            return None;
+        }
         self.signal(key);
-        self.dict.get_mut(key)
+        let v = self.dict.get_mut(key);
+        if v.is_some() {
+            self.dirty += 1;
+        }
+        v
     }
 
     /// True if `key` exists and has not expired.
@@ -140,6 +180,7 @@ impl Db {
     /// Stores `value` under `key`. Any TTL is dropped unless `keep_ttl`.
     pub fn set(&mut self, key: &[u8], value: Value, keep_ttl: bool) {
         self.signal(key);
+        self.dirty += 1;
         if !keep_ttl && !self.expires.is_empty() {
             self.expires.remove(key);
         }
@@ -158,6 +199,7 @@ impl Db {
             self.expires.remove(key);
         }
         self.signal(key);
+        self.dirty += 1;
         Some(v)
     }
 
@@ -169,6 +211,7 @@ impl Db {
     /// Sets the absolute expiry of an existing key.
     pub fn set_expire(&mut self, key: &[u8], when_ms: i64) {
         self.signal(key);
+        self.dirty += 1;
         match self.expires.get_mut(key) {
             Some(w) => *w = when_ms,
             None => {
@@ -182,6 +225,7 @@ impl Db {
         let had = !self.expires.is_empty() && self.expires.remove(key).is_some();
         if had {
             self.signal(key);
+            self.dirty += 1;
         }
         had
     }
@@ -189,6 +233,19 @@ impl Db {
     /// Every key, including expired ones not yet deleted.
     pub fn keys(&self) -> impl Iterator<Item = &Str> {
         self.dict.iter().map(|(k, _)| k)
+    }
+
+    /// Every stored entry with its expiry (expired ones included).
+    pub fn entries(&self) -> impl Iterator<Item = (&Str, &Value, Option<i64>)> {
+        self.dict.iter().map(move |(k, v)| (k, v, self.ttl_of(k)))
+    }
+
+    /// Inserts a loaded entry (snapshot load), replacing any previous value.
+    pub fn load(&mut self, key: &[u8], value: Value, expire_ms: Option<i64>) {
+        self.set(key, value, false);
+        if let Some(ms) = expire_ms {
+            self.set_expire(key, ms);
+        }
     }
 
     /// True if `key` is stored, expired or not.
@@ -214,6 +271,7 @@ impl Db {
     /// Deletes every key; watchers of keys that existed are signalled.
     pub fn flush(&mut self) {
         self.signal_existing();
+        self.dirty += self.dict.len() as u64;
         self.dict.clear();
         self.expires.clear();
     }
@@ -270,6 +328,7 @@ impl Db {
 
     /// Takes every key and TTL out, leaving this database empty (for SWAPDB the caller swaps).
     pub fn swap_data(&mut self, other: &mut Db) {
+        self.dirty += 1;
         std::mem::swap(&mut self.dict, &mut other.dict);
         std::mem::swap(&mut self.expires, &mut other.expires);
     }
@@ -280,7 +339,7 @@ impl Db {
         const SAMPLE: usize = 20;
         let mut deleted = 0u64;
         let mut sampled = 0;
-        while !self.expires.is_empty() && sampled < max_samples {
+        while !self.replica && !self.expires.is_empty() && sampled < max_samples {
             let mut victims: Vec<Str> = Vec::new();
             let n = SAMPLE.min(self.expires.len());
             for _ in 0..n {
@@ -295,6 +354,7 @@ impl Db {
             for k in &victims {
                 self.delete(k);
             }
+            self.expired_log.extend(victims.iter().cloned());
             deleted += victims.len() as u64;
             if victims.len() * 4 <= n {
                 break;
@@ -435,6 +495,38 @@ impl<'a> Locked<'a> {
             Guards::All(v) => v,
             _ => panic!("whole-keyspace access without locking all shards: command flag bug"),
         }
+    }
+
+    /// Every held shard.
+    fn held(&mut self) -> Vec<&mut Shard> {
+        match &mut self.guards {
+            Guards::None => Vec::new(),
+            Guards::One(_, g) => vec![&mut **g],
+            Guards::Many(v) => v.iter_mut().map(|(_, g)| &mut **g).collect(),
+            Guards::All(v) => v.iter_mut().map(|g| &mut **g).collect(),
+        }
+    }
+
+    /// Sum of the change counters of the held shards (compare before and after a command).
+    pub fn dirty(&mut self) -> u64 {
+        match &mut self.guards {
+            Guards::None => 0,
+            Guards::One(_, g) => g.dbs.iter().map(Db::dirty).sum(),
+            _ => self.held().iter().map(|s| s.dbs.iter().map(Db::dirty).sum::<u64>()).sum(),
+        }
+    }
+
+    /// Keys the held shards deleted by expiry since the last call, with their database.
+    pub fn take_expired(&mut self) -> Vec<(usize, Str)> {
+        let mut out = Vec::new();
+        for s in self.held() {
+            for (i, db) in s.dbs.iter_mut().enumerate() {
+                if db.has_expired() {
+                    out.extend(db.take_expired().into_iter().map(|k| (i, k)));
+                }
+            }
+        }
+        out
     }
 
     /// True if every shard is held.
