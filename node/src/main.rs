@@ -85,7 +85,11 @@ fn main() -> ExitCode {
     };
     let (filter, handle) = reload::Layer::new(filter_for(&cfg.loglevel));
     use tracing_subscriber::prelude::*;
-    tracing_subscriber::registry().with(filter).with(tracing_subscriber::fmt::layer().with_target(false)).init();
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stdout()) && std::env::var_os("NO_COLOR").is_none();
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(tracing_subscriber::fmt::layer().with_target(false).with_ansi(ansi))
+        .init();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {

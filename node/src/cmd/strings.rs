@@ -35,6 +35,19 @@ fn expiry_at(unit_ms: bool, absolute: bool, arg: &[u8], now: i64, cmd: &str) -> 
     if absolute { Ok(ms) } else { ms.checked_add(now).ok_or_else(invalid) }
 }
 
+/// If `o` is EX, PX, EXAT or PXAT, the absolute expiry its value (the next argument) gives.
+/// `None` if `o` is not one of them or has no value.
+fn expire_option(o: &[u8], value: Option<&Bytes>, now: i64, cmd: &str) -> Option<CmdResult<i64>> {
+    let (unit_ms, absolute) = match () {
+        _ if is(o, "EX") => (false, false),
+        _ if is(o, "PX") => (true, false),
+        _ if is(o, "EXAT") => (false, true),
+        _ if is(o, "PXAT") => (true, true),
+        _ => return None,
+    };
+    Some(expiry_at(unit_ms, absolute, value?, now, cmd))
+}
+
 /// GET key
 pub fn get(ctx: &mut Ctx<'_>, l: &mut Locked<'_>, a: &[Bytes]) -> CmdResult {
     let (db, st) = l.db(ctx.session.db, &a[1]);
@@ -48,7 +61,6 @@ pub fn set(ctx: &mut Ctx<'_>, l: &mut Locked<'_>, a: &[Bytes]) -> CmdResult {
     let mut i = 3;
     while i < a.len() {
         let o = &a[i];
-        let has_next = i + 1 < a.len();
         if is(o, "NX") && !xx {
             nx = true;
         } else if is(o, "XX") && !nx {
@@ -57,10 +69,11 @@ pub fn set(ctx: &mut Ctx<'_>, l: &mut Locked<'_>, a: &[Bytes]) -> CmdResult {
             get = true;
         } else if is(o, "KEEPTTL") && expire.is_none() {
             keepttl = true;
-        } else if has_next && expire.is_none() && !keepttl && ["EX", "PX", "EXAT", "PXAT"].iter().any(|w| is(o, w)) {
-            let unit_ms = is(o, "PX") || is(o, "PXAT");
-            let absolute = is(o, "EXAT") || is(o, "PXAT");
-            expire = Some(expiry_at(unit_ms, absolute, &a[i + 1], ctx.now_ms, "set")?);
+        } else if expire.is_none()
+            && !keepttl
+            && let Some(when) = expire_option(o, a.get(i + 1), ctx.now_ms, "set")
+        {
+            expire = Some(when?);
             i += 1;
         } else {
             return Err(CmdError::Syntax);
@@ -176,14 +189,11 @@ pub fn getex(ctx: &mut Ctx<'_>, l: &mut Locked<'_>, a: &[Bytes]) -> CmdResult {
         let o = &a[i];
         if is(o, "PERSIST") && expire.is_none() && !persist {
             persist = true;
-        } else if i + 1 < a.len()
-            && expire.is_none()
+        } else if expire.is_none()
             && !persist
-            && ["EX", "PX", "EXAT", "PXAT"].iter().any(|w| is(o, w))
+            && let Some(when) = expire_option(o, a.get(i + 1), ctx.now_ms, "getex")
         {
-            let unit_ms = is(o, "PX") || is(o, "PXAT");
-            let absolute = is(o, "EXAT") || is(o, "PXAT");
-            expire = Some(expiry_at(unit_ms, absolute, &a[i + 1], ctx.now_ms, "getex")?);
+            expire = Some(when?);
             i += 1;
         } else {
             return Err(CmdError::Syntax);
