@@ -66,6 +66,8 @@ const PARAMS: &[Param] = &[
     Param { name: "replica-announced", kind: Kind::Bool, mutable: true, default: "yes" },
     Param { name: "replica-announce-ip", kind: Kind::Text, mutable: true, default: "" },
     Param { name: "replica-announce-port", kind: Kind::Int(0, 65535), mutable: true, default: "0" },
+    Param { name: "min-replicas-to-write", kind: Kind::Int(0, i32::MAX as i64), mutable: true, default: "0" },
+    Param { name: "min-replicas-max-lag", kind: Kind::Int(0, i32::MAX as i64), mutable: true, default: "10" },
 ];
 
 fn param(name: &str) -> Option<&'static Param> {
@@ -300,6 +302,55 @@ impl Config {
     /// An integer parameter (0 if unset).
     pub fn int(&self, name: &str) -> i64 {
         self.get(name).and_then(|v| v.parse().ok()).unwrap_or(0)
+    }
+
+    /// Writes the configuration back to its file (CONFIG REWRITE): every parameter the file
+    /// already had, plus every parameter whose value differs from its default, as YAML. The new
+    /// file is written beside the old one, synced, and renamed over it, so a crash leaves either
+    /// the old file or the new one, never a mix. Comments in the file are not kept.
+    pub fn rewrite(&self) -> Result<(), ConfigError> {
+        let path = self
+            .file
+            .as_ref()
+            .ok_or_else(|| ConfigError::File("The server is running without a config file".into()))?;
+        let file = path.display().to_string();
+        let old = std::fs::read_to_string(path).unwrap_or_default();
+        let had: Vec<String> = match serde_yaml_ng::from_str::<serde_yaml_ng::Value>(&old) {
+            Ok(serde_yaml_ng::Value::Mapping(m)) => m.keys().filter_map(|k| k.as_str().map(str::to_string)).collect(),
+            _ => Vec::new(),
+        };
+        let mut out = String::from("# Written by vigil-node (CONFIG REWRITE).\n");
+        for p in PARAMS {
+            let value = self.get(p.name).unwrap_or_default();
+            let default = match p.name {
+                "port" | "dir" | "bind" => None, // always worth keeping
+                _ => Some(p.default),
+            };
+            let keep = had.iter().any(|k| k.eq_ignore_ascii_case(p.name)) || default.is_none_or(|d| d != value);
+            if keep {
+                let quoted = if value.parse::<i64>().is_ok() {
+                    value.clone()
+                } else {
+                    serde_yaml_ng::to_string(&value).unwrap_or_else(|_| format!("{value:?}"))
+                };
+                out.push_str(&format!("{}: {}\n", p.name, quoted.trim_end()));
+            }
+        }
+        let tmp = path.with_extension(format!("tmp-{}", std::process::id()));
+        let io = |e: std::io::Error| ConfigError::File(format!("{file}: cannot rewrite: {e}"));
+        {
+            use std::io::Write;
+            let mut f = std::fs::File::create(&tmp).map_err(io)?;
+            f.write_all(out.as_bytes()).map_err(io)?;
+            f.sync_all().map_err(io)?;
+        }
+        std::fs::rename(&tmp, path).map_err(io)?;
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+            && let Ok(d) = std::fs::File::open(dir)
+        {
+            let _ = d.sync_all();
+        }
+        Ok(())
     }
 
     /// Reads a YAML file of `key: value` pairs over the defaults.

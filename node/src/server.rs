@@ -70,6 +70,8 @@ pub struct Server {
     feeding: AtomicBool,
     /// True while this node is a replica with `replica-read-only yes`.
     readonly: AtomicBool,
+    /// True while `min-replicas-to-write` is above 0.
+    min_replicas: AtomicBool,
     /// The master we should replicate from (`None`: we are a master); the replica driver
     /// watches it.
     pub replicaof: tokio::sync::watch::Sender<Option<(String, u16)>>,
@@ -116,6 +118,7 @@ impl Server {
             repl: parking_lot::Mutex::new(crate::repl::Repl::new(backlog)),
             feeding: AtomicBool::new(false),
             readonly: AtomicBool::new(false),
+            min_replicas: AtomicBool::new(false),
             replicaof: tokio::sync::watch::Sender::new(None),
         };
         if target.is_some() {
@@ -123,6 +126,7 @@ impl Server {
             crate::cmd::replication::set_master(&srv, &mut l, target);
         }
         srv.set_readonly(readonly);
+        srv.refresh_cached_settings();
         srv
     }
 
@@ -135,6 +139,24 @@ impl Server {
     /// Marks that a backlog exists (set while holding `repl`).
     pub fn set_feeding(&self, on: bool) {
         self.feeding.store(on, Ordering::Release);
+    }
+
+    /// True if `min-replicas-to-write` is set (a cached flag: the check itself takes locks).
+    #[inline]
+    pub fn min_replicas(&self) -> bool {
+        self.min_replicas.load(Ordering::Relaxed)
+    }
+
+    /// Re-reads settings that are cached in atomics (after CONFIG SET).
+    pub fn refresh_cached_settings(&self) {
+        // Never hold the config lock while taking `repl` (INFO takes them the other way round).
+        let (min, ro) = {
+            let c = self.config.read();
+            (c.int("min-replicas-to-write") > 0, c.flag("replica-read-only"))
+        };
+        self.min_replicas.store(min, Ordering::Relaxed);
+        let replica = self.repl.lock().master.is_some();
+        self.readonly.store(replica && ro, Ordering::Relaxed);
     }
 
     /// True if client writes must be refused with READONLY.
@@ -150,6 +172,7 @@ impl Server {
 
     /// Bumps the configuration epoch after a change.
     pub fn config_changed(&self) {
+        self.refresh_cached_settings();
         self.config_epoch.fetch_add(1, Ordering::Release);
     }
 }

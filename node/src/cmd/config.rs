@@ -67,6 +67,16 @@ pub fn resetstat(ctx: &mut Ctx<'_>, l: &mut Locked<'_>, _a: &[Bytes]) -> CmdResu
     Ok(Reply::Ok)
 }
 
+/// CONFIG REWRITE
+pub fn rewrite(ctx: &mut Ctx<'_>, _l: &mut Locked<'_>, _a: &[Bytes]) -> CmdResult {
+    ctx.srv.config.read().rewrite().map_err(|e| match e {
+        ConfigError::File(m) => CmdError::Err(m),
+        other => CmdError::Err(other.to_string()),
+    })?;
+    tracing::info!("CONFIG REWRITE executed with success");
+    Ok(Reply::Ok)
+}
+
 /// CONFIG HELP
 pub fn help(_ctx: &mut Ctx<'_>, _l: &mut Locked<'_>, _a: &[Bytes]) -> CmdResult {
     Ok(super::server::help_lines(
@@ -78,6 +88,8 @@ pub fn help(_ctx: &mut Ctx<'_>, _l: &mut Locked<'_>, _a: &[Bytes]) -> CmdResult 
             "    Set the configuration <directive> to <value>.",
             "RESETSTAT",
             "    Reset statistics reported by the INFO command.",
+            "REWRITE",
+            "    Rewrite the configuration file.",
         ],
     ))
 }

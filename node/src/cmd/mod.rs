@@ -268,6 +268,16 @@ pub fn execute(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
         }
         return Reply::Error(CmdError::Coded("READONLY You can't write against a read only replica.".into()));
     }
+    if spec.has(flags::WRITE)
+        && !ctx.session.is_master_link
+        && ctx.srv.min_replicas()
+        && !replication::enough_replicas(ctx.srv)
+    {
+        if let Some(m) = ctx.session.multi.as_mut() {
+            m.aborted = true;
+        }
+        return Reply::Error(CmdError::Coded("NOREPLICAS Not enough good replicas to write.".into()));
+    }
     if let Some(m) = ctx.session.multi.as_mut()
         && !spec.has(flags::NO_MULTI)
     {

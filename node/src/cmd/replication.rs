@@ -50,6 +50,9 @@ pub fn set_master(srv: &Server, l: &mut Locked<'_>, target: Option<(String, u16)
         }
     }
     srv.set_readonly(readonly);
+    // CONFIG GET/REWRITE report the role a REPLICAOF (or a sentinel) gave us.
+    let value = target.as_ref().map_or(String::new(), |(h, p)| format!("{h} {p}"));
+    let _ = srv.config.write().set("replicaof", &value, false);
     srv.replicaof.send_replace(target);
 }
 
@@ -74,6 +77,21 @@ pub fn replicaof(ctx: &mut Ctx<'_>, l: &mut Locked<'_>, a: &[Bytes]) -> CmdResul
     tracing::warn!("REPLICAOF {host}:{port} enabled (user request from client id {})", ctx.session.info.id);
     set_master(ctx.srv, l, Some((host, port as u16)));
     Ok(Reply::Ok)
+}
+
+/// The `NOREPLICAS` check of `min-replicas-to-write`: enough online replicas acknowledged
+/// within `min-replicas-max-lag` seconds?
+pub fn enough_replicas(srv: &Server) -> bool {
+    let (need, max_lag) = {
+        let c = srv.config.read();
+        (c.int("min-replicas-to-write"), c.int("min-replicas-max-lag"))
+    };
+    if need <= 0 {
+        return true;
+    }
+    let repl = srv.repl.lock();
+    let good = repl.online().filter(|r| r.ack_time.elapsed().as_secs() as i64 <= max_lag).count();
+    good as i64 >= need
 }
 
 /// REPLCONF option value [option value ...]
@@ -147,8 +165,8 @@ pub fn role(ctx: &mut Ctx<'_>, _l: &mut Locked<'_>, _a: &[Bytes]) -> CmdResult {
 /// The `# Replication` section of INFO.
 pub fn info_section(srv: &Server, out: &mut String) {
     use std::fmt::Write as _;
+    let cfg = srv.config.read().clone();
     let repl = srv.repl.lock();
-    let cfg = srv.config.read();
     out.push_str("# Replication\r\n");
     let mut f = |k: &str, v: String| {
         let _ = write!(out, "{k}:{v}\r\n");

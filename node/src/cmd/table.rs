@@ -149,7 +149,17 @@ fn client_reply(_: &mut super::Ctx<'_>, _: &mut crate::db::Locked<'_>, a: &[byte
     }
 }
 
-static CONFIG_SUBS: [Spec; 4] = [
+static CONFIG_SUBS: [Spec; 5] = [
+    c(
+        "config|rewrite",
+        2,
+        ADMIN | LOADING | STALE,
+        NK,
+        config::rewrite,
+        "server",
+        "Persists the effective configuration to file.",
+        "2.8.0",
+    ),
     c(
         "config|get",
         -3,
