@@ -122,6 +122,8 @@ impl Server {
             replicaof: tokio::sync::watch::Sender::new(None),
         };
         if target.is_some() {
+            // Started as a replica: no history of its own to offer (PSYNC ? -1).
+            srv.repl.lock().fresh = true;
             let mut l = srv.keyspace.lock_all();
             crate::cmd::replication::set_master(&srv, &mut l, target);
         }

@@ -294,7 +294,14 @@ pub fn call(ctx: &mut Ctx<'_>, l: &mut Locked<'_>, spec: &'static Spec, args: &[
     let feeding = ctx.srv.feeding();
     let before = if feeding && spec.has(flags::WRITE) { l.dirty() } else { 0 };
     ctx.rewrite = None;
+    let master = ctx.session.is_master_link;
+    if master {
+        l.set_master_view(true);
+    }
     let reply: Reply = (spec.run)(ctx, l, args).into();
+    if master {
+        l.set_master_view(false);
+    }
     let expired = l.take_expired();
     if !feeding {
         return reply;

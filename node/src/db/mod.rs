@@ -75,6 +75,10 @@ pub struct Db {
     expired_log: Vec<Str>,
     /// On a replica, expired keys are hidden but not deleted: the master's `DEL` deletes them.
     replica: bool,
+    /// The master link is executing a command: no key counts as expired (Redis's
+    /// `expireIfNeeded` returns "not expired" for the master client), so the master's `DEL` of
+    /// an expired key, or a write that reached us after the TTL, acts as it did on the master.
+    master_view: bool,
 }
 
 /// Outcome of a lookup that may find an expired key.
@@ -105,7 +109,7 @@ impl Db {
         if self.dict.is_rehashing() {
             self.dict.rehash_step(1);
         }
-        if !expired(&self.expires, key, now) {
+        if self.master_view || !expired(&self.expires, key, now) {
             return false;
         }
         if !self.replica {
@@ -118,7 +122,7 @@ impl Db {
 
     /// Looks up without the replica rule: on a replica an expired key is still stored.
     fn live(&self, key: &[u8], now: i64) -> Option<&Value> {
-        if self.replica && expired(&self.expires, key, now) { None } else { self.dict.get(key) }
+        if self.replica && !self.master_view && expired(&self.expires, key, now) { None } else { self.dict.get(key) }
     }
 
     /// Changes made so far.
@@ -255,7 +259,7 @@ impl Db {
 
     /// True if `key` is logically expired now (without deleting it).
     pub fn is_expired(&self, key: &[u8], now: i64) -> bool {
-        expired(&self.expires, key, now)
+        !self.master_view && expired(&self.expires, key, now)
     }
 
     /// One SCAN step over this database; see [`Dict::scan`].
@@ -527,6 +531,15 @@ impl<'a> Locked<'a> {
             }
         }
         out
+    }
+
+    /// Marks the held databases as being written by the master link (see `Db::master_view`).
+    pub fn set_master_view(&mut self, on: bool) {
+        for s in self.held() {
+            for db in s.dbs.iter_mut() {
+                db.master_view = on;
+            }
+        }
     }
 
     /// True if every shard is held.

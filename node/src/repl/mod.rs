@@ -168,6 +168,9 @@ pub struct Repl {
     pub master: Option<MasterInfo>,
     /// INFO stats.
     pub stats: SyncStats,
+    /// No history worth continuing (a node started as a replica that never synced): ask for
+    /// `PSYNC ? -1`, as Redis does, instead of offering its own random id.
+    pub fresh: bool,
 }
 
 impl Repl {
@@ -184,6 +187,7 @@ impl Repl {
             replicas: BTreeMap::new(),
             master: None,
             stats: SyncStats::default(),
+            fresh: false,
         }
     }
 

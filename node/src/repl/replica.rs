@@ -194,11 +194,11 @@ async fn link_once(srv: &Arc<Server>, host: &str, port: u16) -> LinkResult<()> {
         }
     }
     // Ask to continue our own history: our master's, or the one we had as a master.
-    let (replid, offset) = {
+    let (replid, next) = {
         let r = srv.repl.lock();
-        (r.replid.clone(), r.offset)
+        if r.fresh { ("?".to_string(), "-1".to_string()) } else { (r.replid.clone(), (r.offset + 1).to_string()) }
     };
-    link.send(&["PSYNC", &replid, &(offset + 1).to_string()]).await?;
+    link.send(&["PSYNC", &replid, &next]).await?;
     let answer = link.line().await?;
     let mut words = answer.split_whitespace();
     match words.next() {
@@ -262,6 +262,7 @@ fn load_snapshot(srv: &Server, payload: &[u8], replid: &str, offset: i64) -> Lin
         }
     }
     let mut repl = srv.repl.lock();
+    repl.fresh = false;
     repl.replid = replid.to_string();
     repl.replid2 = NO_REPLID.to_string();
     repl.second_offset = -1;
@@ -294,22 +295,29 @@ async fn apply_loop(srv: &Arc<Server>, link: &mut Link, session: &mut Session) -
     let mut args: Vec<Bytes> = Vec::new();
     let limits = Limits { max_bulk_len: i64::MAX, unauthenticated: false };
     let mut ack = tokio::time::interval(Duration::from_secs(1));
+    let kill = session.info.kill.clone();
+    // Bytes of the command being parsed that the parser already took off the buffer: it keeps
+    // its place across reads, so a command split over several reads is consumed piecewise.
+    let mut partial = 0usize;
     loop {
         // Apply every whole command buffered.
         loop {
+            if partial == 0 {
+                if link.buf.first() == Some(&b'\n') {
+                    link.buf.advance(1); // keepalive, not part of the stream
+                    continue;
+                }
+                if link.buf.first().is_some_and(|&c| c != b'*') {
+                    return Err("master sent an inline command: protocol desync".into());
+                }
+            }
             let before = link.buf.len();
-            if link.buf.first() == Some(&b'\n') {
-                link.buf.advance(1); // keepalive, not part of the stream
-                continue;
-            }
-            if link.buf.first().is_some_and(|&c| c != b'*') {
-                return Err("master sent an inline command: protocol desync".into());
-            }
             let parsed = parser.parse(&mut link.buf, limits, &mut args).map_err(|e| format!("from master: {e}"))?;
+            partial += before - link.buf.len();
             if !parsed {
                 break;
             }
-            let consumed = (before - link.buf.len()) as i64;
+            let consumed = std::mem::take(&mut partial) as i64;
             let mut raw = BytesMut::with_capacity(consumed as usize);
             vigil_proto::frame::encode_request(&mut raw, &args);
             {
@@ -341,6 +349,7 @@ async fn apply_loop(srv: &Arc<Server>, link: &mut Link, session: &mut Session) -
                 Ok(_) => {}
                 Err(e) => return Err(format!("read error: {e}")),
             },
+            _ = kill.cancelled() => return Err("link killed (CLIENT KILL)".into()),
             _ = ack.tick() => {
                 let (off, silent) = {
                     let r = srv.repl.lock();
