@@ -237,3 +237,148 @@ pub async fn assert_closed(c: &mut vigil_proto::Client) {
         other => panic!("connection should be closed, got {other:?}"),
     }
 }
+
+/// One key of a [`digest`]: database, key, value, and whether it has a TTL.
+pub type DigestEntry = (u8, Vec<u8>, Vec<u8>, bool);
+
+/// Everything a node holds, for comparing a master with its replicas: per database 0..15, every
+/// key `SCAN` finds with its `GET` value and whether `PTTL` is positive, sorted. Keys that vanish
+/// between SCAN and GET are skipped. Leaves the connection on database 0.
+pub fn digest(c: &mut redis::Connection) -> Vec<DigestEntry> {
+    let mut out = Vec::new();
+    for db in 0..16u8 {
+        q::<()>(c, &["SELECT", &db.to_string()]);
+        let mut cursor = "0".to_string();
+        let mut keys: Vec<Vec<u8>> = Vec::new();
+        loop {
+            let (next, batch): (String, Vec<Vec<u8>>) =
+                redis::cmd("SCAN").arg(&cursor).arg("COUNT").arg(1000).query(c).expect("SCAN");
+            keys.extend(batch);
+            if next == "0" {
+                break;
+            }
+            cursor = next;
+        }
+        keys.sort();
+        keys.dedup();
+        for key in keys {
+            let value: Option<Vec<u8>> = redis::cmd("GET").arg(&key).query(c).expect("GET");
+            let pttl: i64 = redis::cmd("PTTL").arg(&key).query(c).expect("PTTL");
+            if let Some(v) = value {
+                out.push((db, key, v, pttl > 0));
+            }
+        }
+    }
+    q::<()>(c, &["SELECT", "0"]);
+    out.sort();
+    out
+}
+
+/// One field of `INFO <section>` (`name:value` lines), or `None` if absent.
+pub fn info_field(c: &mut redis::Connection, section: &str, name: &str) -> Option<String> {
+    let text: String = q(c, &["INFO", section]);
+    let prefix = format!("{name}:");
+    text.lines().find_map(|l| l.strip_prefix(&prefix)).map(|v| v.trim_end().to_string())
+}
+
+/// Like [`info_field`], parsed as an integer; panics if absent or not a number.
+pub fn info_int(c: &mut redis::Connection, section: &str, name: &str) -> i64 {
+    let v = info_field(c, section, name).unwrap_or_else(|| panic!("INFO {section} has no {name}"));
+    v.parse().unwrap_or_else(|_| panic!("INFO {section} {name}:{v} is not an integer"))
+}
+
+/// A free loopback port: bound to port 0, then released.
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+/// A real `redis-server` (Debian's, 7.0) on a free port with a scratch directory; killed and
+/// cleaned up on drop.
+pub struct RedisServer {
+    child: Child,
+    /// The port it listens on.
+    pub port: u16,
+    dir: PathBuf,
+}
+
+impl RedisServer {
+    /// Starts `redis-server` without persistence, with diskless sync without delay, plus `args`;
+    /// waits until it answers PING.
+    pub fn start(args: &[&str]) -> RedisServer {
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("vigil-redis-{}-{port}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        let child = Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(["--repl-diskless-sync-delay", "0", "--dir"])
+            .arg(&dir)
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("redis-server is installed");
+        let s = RedisServer { child, port, dir };
+        let up = wait_until(Duration::from_secs(10), || {
+            s.redis().get_connection().is_ok_and(|mut c| redis::cmd("PING").query::<String>(&mut c).is_ok())
+        });
+        assert!(up, "redis-server did not start on port {port}");
+        s
+    }
+
+    /// A `redis` crate client.
+    pub fn redis(&self) -> redis::Client {
+        redis::Client::open(format!("redis://127.0.0.1:{}/", self.port)).expect("valid url")
+    }
+
+    /// A synchronous `redis` crate connection.
+    pub fn conn(&self) -> redis::Connection {
+        self.redis().get_connection().expect("connect")
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Prints the logs of these nodes if the test panics while it is alive (bind it after the
+/// nodes: `let _logs = LogsOnPanic(vec![&master, &replica]);`).
+pub struct LogsOnPanic<'a>(pub Vec<&'a Node>);
+
+impl Drop for LogsOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            for n in &self.0 {
+                let log = n.log.lock().map(|l| l.join("\n")).unwrap_or_default();
+                eprintln!("--- log of the node on port {} ---\n{log}", n.port);
+            }
+        }
+    }
+}
+
+/// True if `INFO replication` says the link to the master is up.
+pub fn link_up(c: &mut redis::Connection) -> bool {
+    info_field(c, "replication", "master_link_status").as_deref() == Some("up")
+}
+
+/// 4,000 keys in db 0 (every 10th with a TTL) and 1,000 in db 7.
+pub fn populate(c: &mut redis::Connection) {
+    let mut p = redis::pipe();
+    for i in 0..4000 {
+        if i % 10 == 0 {
+            p.cmd("SET").arg(format!("key:{i}")).arg(format!("value-{i}")).arg("EX").arg(1000).ignore();
+        } else {
+            p.cmd("SET").arg(format!("key:{i}")).arg(format!("value-{i}")).ignore();
+        }
+    }
+    p.cmd("SELECT").arg(7).ignore();
+    for i in 0..1000 {
+        p.cmd("SET").arg(format!("seven:{i}")).arg(i.to_string().repeat(i % 50 + 1)).ignore();
+    }
+    p.cmd("SELECT").arg(0).ignore();
+    p.query::<()>(c).expect("populate");
+}
