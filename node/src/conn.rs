@@ -116,7 +116,7 @@ async fn serve(mut stream: TcpStream, info: Arc<crate::clients::ClientInfo>, srv
                         errors += 1;
                     }
                     reply.encode(session.resp, &mut wbuf);
-                    if session.close {
+                    if session.close || session.wait.is_some() {
                         break;
                     }
                 }
@@ -155,6 +155,12 @@ async fn serve(mut stream: TcpStream, info: Arc<crate::clients::ClientInfo>, srv
         }
         if session.close {
             break "closed by command or protocol error".to_string();
+        }
+        if let Some(want) = session.wait.take() {
+            // WAIT blocks this client only; the commands after it run once it is answered.
+            let n = crate::repl::master::wait_for_acks(&srv, want, &info.kill).await;
+            crate::reply::Reply::Int(n).encode(session.resp, &mut wbuf);
+            continue;
         }
         if let Some(req) = session.psync.take() {
             // From here on this connection is a replication link.

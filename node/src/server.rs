@@ -72,6 +72,8 @@ pub struct Server {
     readonly: AtomicBool,
     /// True while `min-replicas-to-write` is above 0.
     min_replicas: AtomicBool,
+    /// Woken whenever a replica acknowledges an offset (WAIT listens).
+    pub acks: tokio::sync::Notify,
     /// The master we should replicate from (`None`: we are a master); the replica driver
     /// watches it.
     pub replicaof: tokio::sync::watch::Sender<Option<(String, u16)>>,
@@ -119,6 +121,7 @@ impl Server {
             feeding: AtomicBool::new(false),
             readonly: AtomicBool::new(false),
             min_replicas: AtomicBool::new(false),
+            acks: tokio::sync::Notify::new(),
             replicaof: tokio::sync::watch::Sender::new(None),
         };
         if target.is_some() {

@@ -61,6 +61,21 @@ pub struct Session {
     pub psync: Option<crate::repl::master::SyncRequest>,
     /// `REPLCONF listening-port` of a replica-to-be.
     pub replica_port: u16,
+    /// Replication offset right after this client's last replicated write (for WAIT).
+    pub woff: i64,
+    /// Set by WAIT: block until this many replicas acknowledged the offset, or the deadline.
+    pub wait: Option<WaitFor>,
+}
+
+/// A WAIT in progress.
+#[derive(Debug, Clone, Copy)]
+pub struct WaitFor {
+    /// Offset the replicas must have acknowledged.
+    pub offset: i64,
+    /// How many replicas.
+    pub replicas: usize,
+    /// When to give up (`None`: never).
+    pub deadline: Option<std::time::Instant>,
 }
 
 impl Session {
@@ -82,6 +97,8 @@ impl Session {
             is_master_link: false,
             psync: None,
             replica_port: 0,
+            woff: 0,
+            wait: None,
         }
     }
 

@@ -339,6 +339,7 @@ pub fn flush_propagation(ctx: &mut Ctx<'_>, transaction: bool) {
         let db = repl.stream_db.unwrap_or(0);
         repl.feed(db, &[Bytes::from_static(b"EXEC")]);
     }
+    ctx.session.woff = repl.offset;
 }
 
 /// Locks what `spec` needs and runs its body.

@@ -133,6 +133,32 @@ fn start_sync(ctx: &mut Ctx<'_>, req: SyncRequest) -> CmdResult {
     Ok(Reply::None)
 }
 
+/// WAIT numreplicas timeout
+///
+/// Blocks the client (not the server) until `numreplicas` replicas acknowledged everything
+/// this client wrote, or `timeout` ms pass (0: no timeout); answers how many did. The waiting
+/// is done by the connection ([`crate::repl::master::wait_for_acks`]) after this returns.
+pub fn wait(ctx: &mut Ctx<'_>, _l: &mut Locked<'_>, a: &[Bytes]) -> CmdResult {
+    if ctx.srv.repl.lock().master.is_some() {
+        return Err(CmdError::msg(
+            "WAIT cannot be used with replica instances. Please also note that since Redis 4.0 if a replica is configured to be writable (which is not the default) writes to replicas are just local and are not propagated.",
+        ));
+    }
+    let n = args::int(&a[1])?;
+    let timeout = args::int(&a[2])?;
+    if timeout < 0 {
+        return Err(CmdError::msg("timeout is negative"));
+    }
+    let offset = ctx.session.woff;
+    let acked = ctx.srv.repl.lock().replicas.values().filter(|r| r.ack_offset >= offset).count();
+    if n <= 0 || acked as i64 >= n || ctx.session.multi.is_some() {
+        return Ok(Reply::Int(acked as i64));
+    }
+    let deadline = (timeout > 0).then(|| std::time::Instant::now() + std::time::Duration::from_millis(timeout as u64));
+    ctx.session.wait = Some(crate::session::WaitFor { offset, replicas: n as usize, deadline });
+    Ok(Reply::None)
+}
+
 /// ROLE
 pub fn role(ctx: &mut Ctx<'_>, _l: &mut Locked<'_>, _a: &[Bytes]) -> CmdResult {
     let repl = ctx.srv.repl.lock();

@@ -750,6 +750,16 @@ pub static TABLE: &[Spec] = &[
         "1.0.0",
     ),
     c(
+        "wait",
+        3,
+        0,
+        NK,
+        repl::wait,
+        "generic",
+        "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed.",
+        "3.0.0",
+    ),
+    c(
         "lastsave",
         1,
         FAST | LOADING | STALE,

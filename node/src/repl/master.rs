@@ -209,11 +209,47 @@ async fn stream_to(
                             link.ack_offset = off;
                             link.ack_time = Instant::now();
                         }
+                        srv.acks.notify_waiters();
                     }
                 }
             }
             _ = &mut killed => return "killed".into(),
             _ = &mut shutdown => return "server shutdown".into(),
+        }
+    }
+}
+
+/// Waits (for WAIT) until `want.replicas` replicas acknowledged `want.offset`, the deadline
+/// passes, or the client or server goes away. Asks the replicas for an ACK at once
+/// (`REPLCONF GETACK *` through the stream) instead of waiting for their next periodic one.
+pub async fn wait_for_acks(
+    srv: &Server,
+    want: crate::session::WaitFor,
+    kill: &tokio_util::sync::CancellationToken,
+) -> i64 {
+    let count = |srv: &Server| srv.repl.lock().replicas.values().filter(|r| r.ack_offset >= want.offset).count();
+    {
+        let mut out = BytesMut::new();
+        vigil_proto::frame::encode_request(&mut out, &["REPLCONF", "GETACK", "*"]);
+        srv.repl.lock().feed_raw(out.freeze());
+    }
+    loop {
+        // Register for the next ACK before checking, so none is missed in between.
+        let notified = srv.acks.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        let n = count(srv);
+        if n >= want.replicas {
+            return n as i64;
+        }
+        let until = want.deadline.map(tokio::time::Instant::from_std);
+        tokio::select! {
+            _ = &mut notified => {}
+            _ = async { match until { Some(t) => tokio::time::sleep_until(t).await, None => std::future::pending().await } } => {
+                return count(srv) as i64;
+            }
+            _ = kill.cancelled() => return count(srv) as i64,
+            _ = srv.shutdown.cancelled() => return count(srv) as i64,
         }
     }
 }
