@@ -72,6 +72,8 @@ pub struct Server {
     readonly: AtomicBool,
     /// True while `min-replicas-to-write` is above 0.
     min_replicas: AtomicBool,
+    /// True while this replica's link is down and `replica-serve-stale-data` is `no`.
+    stale: AtomicBool,
     /// Woken whenever a replica acknowledges an offset (WAIT listens).
     pub acks: tokio::sync::Notify,
     /// The master we should replicate from (`None`: we are a master); the replica driver
@@ -122,6 +124,7 @@ impl Server {
             readonly: AtomicBool::new(false),
             min_replicas: AtomicBool::new(false),
             acks: tokio::sync::Notify::new(),
+            stale: AtomicBool::new(false),
             replicaof: tokio::sync::watch::Sender::new(None),
         };
         if target.is_some() {
@@ -155,13 +158,23 @@ impl Server {
     /// Re-reads settings that are cached in atomics (after CONFIG SET).
     pub fn refresh_cached_settings(&self) {
         // Never hold the config lock while taking `repl` (INFO takes them the other way round).
-        let (min, ro) = {
+        let (min, ro, serve_stale) = {
             let c = self.config.read();
-            (c.int("min-replicas-to-write") > 0, c.flag("replica-read-only"))
+            (c.int("min-replicas-to-write") > 0, c.flag("replica-read-only"), c.flag("replica-serve-stale-data"))
         };
         self.min_replicas.store(min, Ordering::Relaxed);
-        let replica = self.repl.lock().master.is_some();
+        let (replica, link_up) = {
+            let r = self.repl.lock();
+            (r.master.is_some(), r.master.as_ref().is_some_and(|m| m.state == crate::repl::LinkState::Connected))
+        };
         self.readonly.store(replica && ro, Ordering::Relaxed);
+        self.stale.store(replica && !link_up && !serve_stale, Ordering::Relaxed);
+    }
+
+    /// True if commands without the `stale` flag must be refused with MASTERDOWN.
+    #[inline]
+    pub fn refuses_stale(&self) -> bool {
+        self.stale.load(Ordering::Relaxed)
     }
 
     /// True if client writes must be refused with READONLY.

@@ -262,6 +262,14 @@ pub fn execute(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
             spec.name
         )));
     }
+    if ctx.srv.refuses_stale() && !spec.has(flags::STALE) && !ctx.session.is_master_link {
+        if let Some(m) = ctx.session.multi.as_mut() {
+            m.aborted = true;
+        }
+        return Reply::Error(CmdError::Coded(
+            "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.".into(),
+        ));
+    }
     if spec.has(flags::WRITE) && !ctx.session.is_master_link && ctx.srv.readonly_replica() {
         if let Some(m) = ctx.session.multi.as_mut() {
             m.aborted = true;

@@ -50,6 +50,7 @@ pub fn set_master(srv: &Server, l: &mut Locked<'_>, target: Option<(String, u16)
         }
     }
     srv.set_readonly(readonly);
+    srv.refresh_cached_settings();
     // CONFIG GET/REWRITE report the role a REPLICAOF (or a sentinel) gave us.
     let value = target.as_ref().map_or(String::new(), |(h, p)| format!("{h} {p}"));
     let _ = srv.config.write().set("replicaof", &value, false);

@@ -296,7 +296,7 @@ pub static TABLE: &[Spec] = &[
     c(
         "ping",
         -1,
-        FAST | STALE | SUB_CONTEXT,
+        FAST | SUB_CONTEXT,
         NK,
         conn::ping,
         "connection",

@@ -50,6 +50,11 @@ pub async fn run(srv: Arc<Server>) {
 }
 
 fn set_state(srv: &Server, state: LinkState) {
+    update_state(srv, state);
+    srv.refresh_cached_settings();
+}
+
+fn update_state(srv: &Server, state: LinkState) {
     if let Some(m) = srv.repl.lock().master.as_mut() {
         if state == LinkState::Connected {
             m.down_since = None;

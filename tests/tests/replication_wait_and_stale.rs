@@ -1,4 +1,5 @@
-//! WAIT blocks the calling client until replicas acknowledge its writes, or the timeout passes.
+//! WAIT blocks the calling client until replicas acknowledge its writes, or the timeout passes;
+//! a replica told not to serve stale data answers MASTERDOWN while its link is down.
 
 use std::time::{Duration, Instant};
 
@@ -52,4 +53,23 @@ fn wait_without_replicas_returns_zero_at_the_timeout() {
     let n: i64 = q(&mut m, &["WAIT", "1", "200"]);
     assert_eq!(n, 0);
     assert!(started.elapsed() >= Duration::from_millis(200));
+}
+
+#[test]
+fn a_stale_replica_answers_masterdown_when_told_not_to_serve_stale_data() {
+    // A master that never answers: the link stays down.
+    let nowhere = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = nowhere.local_addr().expect("addr").port();
+    drop(nowhere);
+    let replica = Node::start(&["--set", &format!("replicaof=127.0.0.1 {port}")]);
+    let mut r = replica.conn();
+    let _: () = q(&mut r, &["CONFIG", "SET", "replica-serve-stale-data", "no"]);
+    let masterdown = "MASTERDOWN Link with MASTER is down and replica-serve-stale-data is set to 'no'.";
+    assert_eq!(q_err(&mut r, &["GET", "k"]), masterdown);
+    assert_eq!(q_err(&mut r, &["PING"]), masterdown, "PING too, as Redis (Sentinel counts it as alive)");
+    let role: String = q(&mut r, &["INFO", "replication"]);
+    assert!(role.contains("master_link_status:down"), "{role}");
+    let _: () = q(&mut r, &["CONFIG", "SET", "replica-serve-stale-data", "yes"]);
+    let v: Option<String> = q(&mut r, &["GET", "k"]);
+    assert_eq!(v, None);
 }
