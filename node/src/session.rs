@@ -61,6 +61,8 @@ pub struct Session {
     pub psync: Option<crate::repl::master::SyncRequest>,
     /// `REPLCONF listening-port` of a replica-to-be.
     pub replica_port: u16,
+    /// `REPLCONF ip-address` of a replica-to-be (its replica-announce-ip).
+    pub replica_ip: Option<String>,
     /// Replication offset right after this client's last replicated write (for WAIT).
     pub woff: i64,
     /// Set by WAIT: block until this many replicas acknowledged the offset, or the deadline.
@@ -97,6 +99,7 @@ impl Session {
             is_master_link: false,
             psync: None,
             replica_port: 0,
+            replica_ip: None,
             woff: 0,
             wait: None,
         }

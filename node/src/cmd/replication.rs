@@ -103,6 +103,8 @@ pub fn replconf(ctx: &mut Ctx<'_>, _l: &mut Locked<'_>, a: &[Bytes]) -> CmdResul
     for pair in a[1..].chunks(2) {
         if is(&pair[0], "listening-port") {
             ctx.session.replica_port = args::int(&pair[1]).ok().filter(|p| (0..=65535).contains(p)).unwrap_or(0) as u16;
+        } else if is(&pair[0], "ip-address") {
+            ctx.session.replica_ip = Some(args::text(&pair[1]));
         } else if is(&pair[0], "ACK") || is(&pair[0], "GETACK") {
             // Only meaningful on a replication link; never answered.
             return Ok(Reply::None);

@@ -83,7 +83,7 @@ pub async fn serve_replica(
 ) -> String {
     let id = session.info.id;
     session.info.set_kind(ClientKind::Replica);
-    let ip = session.info.addr.ip().to_string();
+    let ip = session.replica_ip.clone().unwrap_or_else(|| session.info.addr.ip().to_string());
     let port = if session.replica_port > 0 { session.replica_port } else { session.info.addr.port() };
     let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
     let link =

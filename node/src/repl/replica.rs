@@ -155,12 +155,13 @@ impl Link {
 
 async fn link_once(srv: &Arc<Server>, host: &str, port: u16) -> LinkResult<()> {
     set_state(srv, LinkState::Connecting);
-    let (auth, user, announce_port, timeout) = {
+    let (auth, user, announce_ip, announce_port, timeout) = {
         let c = srv.config.read();
         let p = c.int("replica-announce-port");
         (
             c.text("masterauth"),
             c.text("masteruser"),
+            c.text("replica-announce-ip"),
             if p > 0 { p as u16 } else { srv.port },
             c.int("repl-timeout").max(1) as u64,
         )
@@ -191,8 +192,13 @@ async fn link_once(srv: &Arc<Server>, host: &str, port: u16) -> LinkResult<()> {
         }
     }
     link.send(&["REPLCONF", "listening-port", &announce_port.to_string()]).await?;
+    let mut replies = 2;
+    if !announce_ip.is_empty() {
+        link.send(&["REPLCONF", "ip-address", &announce_ip]).await?;
+        replies += 1;
+    }
     link.send(&["REPLCONF", "capa", "eof", "capa", "psync2"]).await?;
-    for _ in 0..2 {
+    for _ in 0..replies {
         let r = link.line().await?;
         if r.starts_with('-') {
             tracing::info!("master answered REPLCONF with {r} (not critical)");
@@ -267,6 +273,8 @@ fn load_snapshot(srv: &Server, payload: &[u8], replid: &str, offset: i64) -> Lin
         }
     }
     let mut repl = srv.repl.lock();
+    // Our own replicas followed the old history: drop them so they resync with the new one.
+    repl.replicas.clear();
     repl.fresh = false;
     repl.replid = replid.to_string();
     repl.replid2 = NO_REPLID.to_string();
