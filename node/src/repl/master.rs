@@ -86,8 +86,16 @@ pub async fn serve_replica(
     let ip = session.replica_ip.clone().unwrap_or_else(|| session.info.addr.ip().to_string());
     let port = if session.replica_port > 0 { session.replica_port } else { session.info.addr.port() };
     let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
-    let link =
-        |state| ReplicaLink { tx: tx.clone(), ip: ip.clone(), port, state, ack_offset: 0, ack_time: Instant::now() };
+    let pending = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let link = |state| ReplicaLink {
+        tx: tx.clone(),
+        ip: ip.clone(),
+        port,
+        state,
+        ack_offset: 0,
+        ack_time: Instant::now(),
+        pending: pending.clone(),
+    };
 
     let partial = {
         let mut repl = srv.repl.lock();
@@ -161,7 +169,7 @@ pub async fn serve_replica(
     };
     let reason = match sent {
         Err(e) => format!("write error during sync: {e}"),
-        Ok(()) => stream_to(stream, rbuf, srv, session, &mut rx).await,
+        Ok(()) => stream_to(stream, rbuf, srv, session, &mut rx, &pending).await,
     };
     srv.repl.lock().replicas.remove(&id);
     reason
@@ -173,6 +181,7 @@ async fn stream_to(
     srv: &Arc<Server>,
     session: &Session,
     rx: &mut mpsc::UnboundedReceiver<Bytes>,
+    pending: &std::sync::atomic::AtomicUsize,
 ) -> String {
     let id = session.info.id;
     let mut parser = RequestParser::new();
@@ -192,6 +201,7 @@ async fn stream_to(
                 if let Err(e) = stream.write_all(&out).await {
                     return format!("write error: {e}");
                 }
+                pending.fetch_sub(out.len(), std::sync::atomic::Ordering::Relaxed);
                 out.clear();
             }
             r = stream.read_buf(rbuf) => {

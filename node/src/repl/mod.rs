@@ -31,6 +31,8 @@ pub mod master;
 pub mod replica;
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
@@ -85,7 +87,14 @@ pub struct ReplicaLink {
     pub ack_offset: i64,
     /// When it last acknowledged.
     pub ack_time: Instant,
+    /// Bytes queued for it and not yet written to its socket.
+    pub pending: Arc<AtomicUsize>,
 }
+
+/// Most bytes queued for one replica before it is disconnected (Redis's hard limit of
+/// `client-output-buffer-limit replica 256mb 64mb 60`). A replica that falls this far behind
+/// reconnects and resyncs instead of exhausting the master's memory.
+pub const REPLICA_BUFFER_LIMIT: usize = 256 * 1024 * 1024;
 
 /// State of our link to a master, when we are a replica.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -168,6 +177,8 @@ pub struct Repl {
     pub master: Option<MasterInfo>,
     /// INFO stats.
     pub stats: SyncStats,
+    /// Most bytes queued per replica ([`REPLICA_BUFFER_LIMIT`]).
+    pub buffer_limit: usize,
     /// No history worth continuing (a node started as a replica that never synced): ask for
     /// `PSYNC ? -1`, as Redis does, instead of offering its own random id.
     pub fresh: bool,
@@ -188,6 +199,7 @@ impl Repl {
             master: None,
             stats: SyncStats::default(),
             fresh: false,
+            buffer_limit: REPLICA_BUFFER_LIMIT,
         }
     }
 
@@ -225,8 +237,21 @@ impl Repl {
         let Some(b) = self.backlog.as_mut() else { return };
         b.append(&bytes);
         self.offset += bytes.len() as i64;
-        for r in self.replicas.values() {
-            let _ = r.tx.send(bytes.clone());
+        let mut overflowing = Vec::new();
+        for (id, r) in &self.replicas {
+            let queued = r.pending.fetch_add(bytes.len(), Ordering::Relaxed) + bytes.len();
+            if queued > self.buffer_limit {
+                overflowing.push(*id);
+            } else {
+                let _ = r.tx.send(bytes.clone());
+            }
+        }
+        for id in overflowing {
+            tracing::warn!(
+                "disconnecting replica (client id {id}): more than {} bytes of stream queued",
+                self.buffer_limit
+            );
+            self.replicas.remove(&id); // dropping its sender ends its link; it will resync
         }
     }
 
@@ -275,6 +300,30 @@ mod tests {
         assert_eq!(r.offset, 23 + 27 + 20, "no second SELECT for the same db");
         let tail = r.partial_from(&r.replid.clone(), 23 + 27 + 1).expect("held");
         assert_eq!(tail, b"*2\r\n$3\r\nDEL\r\n$1\r\nk\r\n");
+    }
+
+    #[test]
+    fn a_replica_that_falls_too_far_behind_is_dropped() {
+        let mut r = Repl::new(1 << 20);
+        r.ensure_backlog();
+        r.buffer_limit = 100;
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let link = ReplicaLink {
+            tx,
+            ip: "127.0.0.1".into(),
+            port: 1,
+            state: ReplicaState::Online,
+            ack_offset: 0,
+            ack_time: Instant::now(),
+            pending: Arc::default(),
+        };
+        r.replicas.insert(7, link);
+        r.feed(0, &[b("SET"), b("k"), b("v")]); // 50 bytes queued
+        assert!(r.replicas.contains_key(&7));
+        r.feed(0, &[b("SET"), b("k"), b("a-longer-value-that-overflows-the-queue")]);
+        assert!(!r.replicas.contains_key(&7), "dropped once more than the limit is queued");
+        assert!(rx.try_recv().is_ok(), "what fit was delivered");
+        assert!(rx.try_recv().is_err(), "then the link is closed");
     }
 
     #[test]
