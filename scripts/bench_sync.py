@@ -5,7 +5,8 @@ For each pair (vigil-node -> vigil-node, redis-server -> redis-server), in the s
 master, load N small keys, start a replica pointed at it, and time from the replica's start until
 it reports `master_link_status:up` with all N keys. redis-server runs with
 `--repl-diskless-sync-delay 0` (otherwise it waits 5 s on purpose). Also reports the master's
-snapshot pause as vigil-node logs it.
+pause to mark the snapshot point as vigil-node logs it (the serialisation itself runs with
+writes going on, shard by shard, copy on write).
 
 Usage: python3 scripts/bench_sync.py [--keys 1000000] [--reps 3]
 """
@@ -77,7 +78,7 @@ def one_run(kind, keys, work):
     pause = None
     if kind == "vigil":
         text = open(mlog.name).read()
-        m = re.search(r"ms=(\d+).*full resync: snapshot", text) or re.search(r"full resync: snapshot.*ms=(\d+)", text)
+        m = re.search(r"full resync: snapshot.*paused_us=(\d+)", text)
         if m:
             pause = int(m.group(1))
     return elapsed, pause
@@ -106,7 +107,7 @@ def main():
     print(f"| median of {args.reps} | {v:.2f} | {r:.2f} | {v / r:.2f} |")
     print(f"| all runs | {', '.join(f'{x:.2f}' for x in res['vigil'])} | {', '.join(f'{x:.2f}' for x in res['redis'])} | |")
     if pauses:
-        print(f"\nvigil master snapshot pause (all shards locked): {', '.join(str(p) for p in pauses)} ms")
+        print(f"\nvigil master pause to mark the snapshot point (all shards locked): {', '.join(str(p) for p in pauses)} µs")
 
 
 if __name__ == "__main__":

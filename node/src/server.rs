@@ -76,6 +76,8 @@ pub struct Server {
     stale: AtomicBool,
     /// Woken whenever a replica acknowledges an offset (WAIT listens).
     pub acks: tokio::sync::Notify,
+    /// One snapshot at a time (its copy-on-write state lives in the databases).
+    pub snapshot_gate: tokio::sync::Mutex<()>,
     /// The master we should replicate from (`None`: we are a master); the replica driver
     /// watches it.
     pub replicaof: tokio::sync::watch::Sender<Option<(String, u16)>>,
@@ -124,6 +126,7 @@ impl Server {
             readonly: AtomicBool::new(false),
             min_replicas: AtomicBool::new(false),
             acks: tokio::sync::Notify::new(),
+            snapshot_gate: tokio::sync::Mutex::new(()),
             stale: AtomicBool::new(false),
             replicaof: tokio::sync::watch::Sender::new(None),
         };

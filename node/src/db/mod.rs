@@ -75,10 +75,22 @@ pub struct Db {
     expired_log: Vec<Str>,
     /// On a replica, expired keys are hidden but not deleted: the master's `DEL` deletes them.
     replica: bool,
+    /// While a snapshot of this database is pending: the state at the snapshot instant of every
+    /// key changed since (copy on write). See [`Db::begin_snapshot`].
+    cow: Option<Cow>,
     /// The master link is executing a command: no key counts as expired (Redis's
     /// `expireIfNeeded` returns "not expired" for the master client), so the master's `DEL` of
     /// an expired key, or a write that reached us after the TTL, acts as it did on the master.
     master_view: bool,
+}
+
+/// The part of a pending snapshot that writes would otherwise destroy.
+#[derive(Default)]
+struct Cow {
+    /// Key -> its value and expiry at the snapshot instant (`None`: it did not exist then).
+    saved: HashMap<Str, Option<(Value, Option<i64>)>>,
+    /// `saved` holds the whole database as of the snapshot (after a flush or swap).
+    complete: bool,
 }
 
 /// Outcome of a lookup that may find an expired key.
@@ -125,6 +137,62 @@ impl Db {
         if self.replica && !self.master_view && expired(&self.expires, key, now) { None } else { self.dict.get(key) }
     }
 
+    /// Before `key` changes while a snapshot is pending, remember its snapshot-time state.
+    #[inline]
+    fn preserve(&mut self, key: &[u8]) {
+        if let Some(cow) = &mut self.cow
+            && !cow.complete
+            && !cow.saved.contains_key(key)
+        {
+            let old = self.dict.get(key).map(|v| (v.clone(), self.expires.get(key).copied()));
+            cow.saved.insert(Str::new(key), old);
+        }
+    }
+
+    /// Before the whole database changes (flush, swap), remember all of it.
+    fn preserve_all(&mut self) {
+        let Some(cow) = &mut self.cow else { return };
+        if cow.complete {
+            return;
+        }
+        for (k, v) in self.dict.iter() {
+            cow.saved.entry(k.clone()).or_insert_with(|| Some((v.clone(), self.expires.get(k).copied())));
+        }
+        cow.saved.retain(|_, v| v.is_some());
+        cow.complete = true;
+    }
+
+    /// Marks this instant as a snapshot point: until [`Db::snapshot_entries`] runs, writes keep
+    /// the old state of what they change, so the snapshot can be serialised later, one shard at
+    /// a time, while clients keep writing.
+    pub fn begin_snapshot(&mut self) {
+        self.cow = Some(Cow::default());
+    }
+
+    /// The entries as of the snapshot point (or now, if none is pending), with their expiry;
+    /// ends the pending snapshot.
+    pub fn snapshot_entries(&mut self, mut f: impl FnMut(&[u8], &Value, Option<i64>)) {
+        let cow = self.cow.take().unwrap_or_default();
+        if cow.complete {
+            for (k, v) in &cow.saved {
+                if let Some((v, ttl)) = v {
+                    f(k, v, *ttl);
+                }
+            }
+            return;
+        }
+        for (k, v) in self.dict.iter() {
+            if !cow.saved.contains_key(k.as_slice()) {
+                f(k, v, self.expires.get(k).copied());
+            }
+        }
+        for (k, old) in &cow.saved {
+            if let Some((v, ttl)) = old {
+                f(k, v, *ttl);
+            }
+        }
+    }
+
     /// Changes made so far.
     pub fn dirty(&self) -> u64 {
         self.dirty
@@ -169,6 +237,7 @@ impl Db {
             return None;
         }
         self.signal(key);
+        self.preserve(key);
         let v = self.dict.get_mut(key);
         if v.is_some() {
             self.dirty += 1;
@@ -184,6 +253,7 @@ impl Db {
     /// Stores `value` under `key`. Any TTL is dropped unless `keep_ttl`.
     pub fn set(&mut self, key: &[u8], value: Value, keep_ttl: bool) {
         self.signal(key);
+        self.preserve(key);
         self.dirty += 1;
         if !keep_ttl && !self.expires.is_empty() {
             self.expires.remove(key);
@@ -198,6 +268,7 @@ impl Db {
 
     /// Removes `key` (expired or not) and its TTL; returns the value.
     pub fn delete(&mut self, key: &[u8]) -> Option<Value> {
+        self.preserve(key);
         let (_, v) = self.dict.remove(key)?;
         if !self.expires.is_empty() {
             self.expires.remove(key);
@@ -215,6 +286,7 @@ impl Db {
     /// Sets the absolute expiry of an existing key.
     pub fn set_expire(&mut self, key: &[u8], when_ms: i64) {
         self.signal(key);
+        self.preserve(key);
         self.dirty += 1;
         match self.expires.get_mut(key) {
             Some(w) => *w = when_ms,
@@ -226,6 +298,7 @@ impl Db {
 
     /// Drops the TTL of `key`; true if it had one.
     pub fn persist(&mut self, key: &[u8]) -> bool {
+        self.preserve(key);
         let had = !self.expires.is_empty() && self.expires.remove(key).is_some();
         if had {
             self.signal(key);
@@ -274,6 +347,7 @@ impl Db {
 
     /// Deletes every key; watchers of keys that existed are signalled.
     pub fn flush(&mut self) {
+        self.preserve_all();
         self.signal_existing();
         self.dirty += self.dict.len() as u64;
         self.dict.clear();
@@ -332,6 +406,8 @@ impl Db {
 
     /// Takes every key and TTL out, leaving this database empty (for SWAPDB the caller swaps).
     pub fn swap_data(&mut self, other: &mut Db) {
+        self.preserve_all();
+        other.preserve_all();
         self.dirty += 1;
         std::mem::swap(&mut self.dict, &mut other.dict);
         std::mem::swap(&mut self.expires, &mut other.expires);
@@ -610,6 +686,56 @@ mod tests {
         flag.store(false, Ordering::Relaxed);
         db.flush();
         assert!(flag.load(Ordering::Relaxed));
+    }
+
+    #[test]
+    fn a_pending_snapshot_sees_the_state_at_its_instant() {
+        let mut db = Db::default();
+        db.set(b"kept", s("1"), false);
+        db.set(b"changed", s("old"), false);
+        db.set(b"deleted", s("x"), false);
+        db.set_expire(b"deleted", 5_000);
+        db.begin_snapshot();
+        db.set(b"changed", s("new"), false);
+        db.delete(b"deleted");
+        db.set(b"added", s("later"), false);
+        if let Some(Value::Str(v)) = db.get_mut(b"kept", 0, &mut ShardStats::default()) {
+            v.make_growable().push(b'!');
+        }
+        let mut seen = Vec::new();
+        db.snapshot_entries(|k, v, ttl| {
+            let Value::Str(v) = v;
+            seen.push((String::from_utf8_lossy(k).into_owned(), String::from_utf8_lossy(v).into_owned(), ttl));
+        });
+        seen.sort();
+        assert_eq!(
+            seen,
+            vec![
+                ("changed".into(), "old".into(), None),
+                ("deleted".into(), "x".into(), Some(5_000)),
+                ("kept".into(), "1".into(), None),
+            ]
+        );
+        // The live data has every change, and the snapshot is over.
+        assert_eq!(db.len(), 3);
+        assert!(db.cow.is_none());
+    }
+
+    #[test]
+    fn a_flush_during_a_pending_snapshot_keeps_the_snapshot_whole() {
+        let mut db = Db::default();
+        db.set(b"a", s("1"), false);
+        db.begin_snapshot();
+        db.set(b"a", s("2"), false);
+        db.set(b"b", s("3"), false);
+        db.flush();
+        db.set(b"c", s("4"), false);
+        let mut seen = Vec::new();
+        db.snapshot_entries(|k, v, _| {
+            let Value::Str(v) = v;
+            seen.push((k.to_vec(), v.to_vec()));
+        });
+        assert_eq!(seen, vec![(b"a".to_vec(), b"1".to_vec())]);
     }
 
     #[test]

@@ -18,7 +18,6 @@ use vigil_proto::{Limits, RequestParser};
 
 use super::{ReplicaLink, ReplicaState};
 use crate::clients::ClientKind;
-use crate::db::Locked;
 use crate::server::{Server, unix_ms};
 use crate::session::Session;
 
@@ -33,8 +32,30 @@ pub struct SyncRequest {
     pub psync: bool,
 }
 
-/// Serialises the whole keyspace as an RDB payload. `l` must hold every shard.
-pub fn snapshot(l: &mut Locked<'_>, databases: usize, replid: &str, offset: i64) -> Vec<u8> {
+/// Takes a snapshot of the whole keyspace at one instant and serialises it as an RDB payload,
+/// without stopping the server for the serialisation.
+///
+/// Every shard is locked only for the instant it takes to mark the snapshot point (and to note
+/// the replication offset and register the replica, so snapshot and stream meet at exactly
+/// that offset). Then the shards are serialised one at a time, each under its own lock; writes
+/// that reach a shard before its turn keep the snapshot-time state of what they change (copy on
+/// write, see [`crate::db::Db::begin_snapshot`]).
+pub async fn snapshot(srv: &Server, replid_and_offset: impl FnOnce() -> (String, i64)) -> (Vec<u8>, String, i64, u64) {
+    let _one_at_a_time = srv.snapshot_gate.lock().await;
+    let began = Instant::now();
+    let (sizes, replid, offset) = {
+        let mut l = srv.keyspace.lock_all();
+        let mut sizes = Vec::with_capacity(crate::db::SHARDS);
+        for s in l.all() {
+            sizes.push(s.dbs.iter().map(|d| (d.len(), d.expires_len())).collect::<Vec<_>>());
+            for d in s.dbs.iter_mut() {
+                d.begin_snapshot();
+            }
+        }
+        let (replid, offset) = replid_and_offset();
+        (sizes, replid, offset)
+    };
+    let paused_us = began.elapsed().as_micros() as u64;
     let now = unix_ms();
     let mut w = crate::rdb::Writer::new(Vec::new()).expect("writing to memory cannot fail");
     let mut aux = |k: &str, v: &str| w.aux(k, v.as_bytes()).expect("memory");
@@ -42,30 +63,29 @@ pub fn snapshot(l: &mut Locked<'_>, databases: usize, replid: &str, offset: i64)
     aux("redis-bits", "64");
     aux("ctime", &(now / 1000).to_string());
     aux("repl-stream-db", "0");
-    aux("repl-id", replid);
+    aux("repl-id", &replid);
     aux("repl-offset", &offset.to_string());
     aux("aof-base", "0");
-    for db in 0..databases {
-        let (mut size, mut expires) = (0, 0);
-        for s in l.all().iter() {
-            size += s.dbs[db].len();
-            expires += s.dbs[db].expires_len();
-        }
-        if size == 0 {
-            continue;
-        }
-        w.select_db(db, size, expires).expect("memory");
-        for s in l.all().iter() {
-            for (key, value, ttl) in s.dbs[db].entries() {
-                if ttl.is_some_and(|t| t <= now) {
-                    continue; // already expired: the replica would only hide it
+    for (i, shard_sizes) in sizes.iter().enumerate() {
+        {
+            let mut shard = srv.keyspace.lock_shard(i);
+            for (db, &(size, expires)) in shard_sizes.iter().enumerate() {
+                if size > 0 {
+                    // One SELECTDB per shard part: loaders accept a database in several blocks.
+                    w.select_db(db, size, expires).expect("memory");
                 }
-                let crate::db::Value::Str(v) = value;
-                w.string_entry(key, v, ttl).expect("memory");
+                shard.dbs[db].snapshot_entries(|key, value, ttl| {
+                    if ttl.is_some_and(|t| t <= now) {
+                        return; // already expired: the replica would only hide it
+                    }
+                    let crate::db::Value::Str(v) = value;
+                    w.string_entry(key, v, ttl).expect("memory");
+                });
             }
         }
+        tokio::task::yield_now().await;
     }
-    w.finish().expect("memory").0
+    (w.finish().expect("memory").0, replid, offset, paused_us)
 }
 
 enum Start {
@@ -117,8 +137,7 @@ pub async fn serve_replica(
         Some(p) => p,
         None => {
             let began = Instant::now();
-            let mut l = srv.keyspace.lock_all();
-            let (replid, offset) = {
+            let (payload, replid, offset, paused_us) = snapshot(srv, || {
                 let mut repl = srv.repl.lock();
                 repl.ensure_backlog();
                 srv.set_feeding(repl.master.is_none());
@@ -126,13 +145,13 @@ pub async fn serve_replica(
                 repl.replicas.insert(id, link(ReplicaState::WaitBgsave));
                 repl.stats.sync_full += 1;
                 (repl.replid.clone(), repl.offset)
-            };
-            let payload = snapshot(&mut l, srv.keyspace.databases(), &replid, offset);
-            drop(l);
+            })
+            .await;
             tracing::info!(
                 replica = %format!("{ip}:{port}"),
                 bytes = payload.len(),
                 ms = began.elapsed().as_millis() as u64,
+                paused_us,
                 "full resync: snapshot taken at offset {offset}"
             );
             Start::Full { replid, offset, payload }
