@@ -33,6 +33,9 @@ struct Args {
     /// debug, verbose, notice, warning or nothing.
     #[arg(long)]
     loglevel: Option<String>,
+    /// Start as a replica of this master: "HOST PORT".
+    #[arg(long, value_name = "\"HOST PORT\"")]
+    replicaof: Option<String>,
     /// Any other parameter, as NAME=VALUE (repeatable), e.g. --set maxclients=100.
     #[arg(long = "set", value_name = "NAME=VALUE")]
     set: Vec<String>,
@@ -60,6 +63,7 @@ fn load(args: &Args) -> anyhow::Result<Config> {
         ("requirepass", &args.requirepass),
         ("dir", &args.dir),
         ("loglevel", &args.loglevel),
+        ("replicaof", &args.replicaof),
     ];
     for (name, v) in flags {
         if let Some(v) = v {
