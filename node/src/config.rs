@@ -60,6 +60,7 @@ const PARAMS: &[Param] = &[
     Param { name: "masteruser", kind: Kind::Text, mutable: true, default: "" },
     Param { name: "repl-backlog-size", kind: Kind::Memory, mutable: true, default: "1048576" },
     Param { name: "repl-timeout", kind: Kind::Int(1, i32::MAX as i64), mutable: true, default: "60" },
+    Param { name: "repl-ping-replica-period", kind: Kind::Int(1, i32::MAX as i64), mutable: true, default: "10" },
     Param { name: "replica-read-only", kind: Kind::Bool, mutable: true, default: "yes" },
     Param { name: "replica-serve-stale-data", kind: Kind::Bool, mutable: true, default: "yes" },
     Param { name: "replica-priority", kind: Kind::Int(0, i32::MAX as i64), mutable: true, default: "100" },

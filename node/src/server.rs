@@ -242,14 +242,29 @@ async fn accept_loop(listener: TcpListener, server: Arc<Server>, tracker: TaskTr
 
 /// Background work, `hz` times per second: active expiry, bounded to about a quarter of one
 /// core (as Redis's `ACTIVE_EXPIRE_CYCLE_SLOW`).
+/// Sends `ping` down the replication stream if this node is a master with replicas, every
+/// `repl-ping-replica-period` seconds, so an idle link is not taken for a dead one.
+fn ping_replicas(server: &Server) {
+    let mut repl = server.repl.lock();
+    if repl.master.is_none() && !repl.replicas.is_empty() {
+        repl.feed_raw(bytes::Bytes::from_static(b"*1\r\n$4\r\nping\r\n"));
+    }
+}
+
 async fn cron(server: Arc<Server>) {
     let mut next_shard = 0usize;
+    let mut last_ping = Instant::now();
     loop {
         let hz = server.config.read().hz.max(1);
         let period = Duration::from_millis(1000 / hz as u64);
         tokio::select! {
             _ = server.shutdown.cancelled() => return,
             _ = tokio::time::sleep(period) => {}
+        }
+        let ping_period = Duration::from_secs(server.config.read().int("repl-ping-replica-period").max(1) as u64);
+        if last_ping.elapsed() >= ping_period {
+            last_ping = Instant::now();
+            ping_replicas(&server);
         }
         let budget = period / 4;
         let start = Instant::now();

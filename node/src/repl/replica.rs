@@ -312,6 +312,10 @@ async fn apply_loop(srv: &Arc<Server>, link: &mut Link, session: &mut Session) -
     // Bytes of the command being parsed that the parser already took off the buffer: it keeps
     // its place across reads, so a command split over several reads is consumed piecewise.
     let mut partial = 0usize;
+    // Stream bytes applied since the last flush into our backlog.
+    let mut batch = BytesMut::new();
+    let mut batch_consumed = 0i64;
+    let mut canonical = true;
     loop {
         // Apply every whole command buffered.
         loop {
@@ -330,32 +334,26 @@ async fn apply_loop(srv: &Arc<Server>, link: &mut Link, session: &mut Session) -
             if !parsed {
                 break;
             }
-            let consumed = std::mem::take(&mut partial) as i64;
-            let mut raw = BytesMut::with_capacity(consumed as usize);
-            vigil_proto::frame::encode_request(&mut raw, &args);
-            {
-                let mut repl = srv.repl.lock();
-                if raw.len() as i64 != consumed {
-                    // Not the canonical encoding: keep offsets right, restart the backlog.
-                    repl.offset += consumed;
-                    let (size, next) = (repl.backlog_size, repl.offset + 1);
-                    repl.backlog = Some(Backlog::new(size, next));
-                } else {
-                    repl.feed_raw(raw.freeze());
-                }
-                if let Some(m) = repl.master.as_mut() {
-                    m.read_offset += consumed;
-                    m.last_io = Some(Instant::now());
-                }
+            let consumed = std::mem::take(&mut partial);
+            // Re-encode into the batch for our backlog: the master's canonical encoding gives
+            // the same bytes, which keeps offsets aligned with the master's.
+            let start = batch.len();
+            vigil_proto::frame::encode_request(&mut batch, &args);
+            if batch.len() - start != consumed {
+                canonical = false;
             }
+            batch_consumed += consumed as i64;
             if args.len() >= 2 && args[0].eq_ignore_ascii_case(b"REPLCONF") && args[1].eq_ignore_ascii_case(b"GETACK") {
-                let off = srv.repl.lock().offset;
+                // The ACK must count everything up to and including this GETACK.
+                let off = flush_batch(srv, &mut batch, &mut batch_consumed, &mut canonical);
                 link.send(&["REPLCONF", "ACK", &off.to_string()]).await?;
                 continue;
             }
             let mut ctx = Ctx::new(srv, session, unix_ms());
             let _ = cmd::execute(&mut ctx, &args);
         }
+        // One lock per batch of commands, not one per command.
+        flush_batch(srv, &mut batch, &mut batch_consumed, &mut canonical);
         tokio::select! {
             r = link.stream.read_buf(&mut link.buf) => match r {
                 Ok(0) => return Err("master closed the connection".into()),
@@ -376,4 +374,28 @@ async fn apply_loop(srv: &Arc<Server>, link: &mut Link, session: &mut Session) -
             }
         }
     }
+}
+
+/// Appends the applied stream bytes to our backlog and offset (forwarding them to our own
+/// replicas); returns the new offset.
+fn flush_batch(srv: &Server, batch: &mut BytesMut, consumed: &mut i64, canonical: &mut bool) -> i64 {
+    let mut repl = srv.repl.lock();
+    if *consumed > 0 {
+        if *canonical {
+            repl.feed_raw(batch.split().freeze());
+        } else {
+            // Not the canonical encoding: keep offsets right, restart the backlog.
+            repl.offset += *consumed;
+            let (size, next) = (repl.backlog_size, repl.offset + 1);
+            repl.backlog = Some(Backlog::new(size, next));
+            batch.clear();
+        }
+        if let Some(m) = repl.master.as_mut() {
+            m.read_offset += *consumed;
+            m.last_io = Some(Instant::now());
+        }
+    }
+    *consumed = 0;
+    *canonical = true;
+    repl.offset
 }

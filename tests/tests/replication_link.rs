@@ -1,5 +1,5 @@
-//! A replica authenticates to a password-protected master with masterauth, given on the
-//! command line with --replicaof; a wrong masterauth keeps the link down.
+//! The replication link itself: masterauth against a password-protected master (given with
+//! --replicaof on the command line), and the master's pings keeping an idle link alive.
 
 use std::time::Duration;
 
@@ -30,4 +30,21 @@ fn masterauth_lets_the_replica_in_and_a_wrong_one_does_not() {
     assert_eq!(info_field(&mut b, "replication", "master_link_status").as_deref(), Some("down"));
     let connected: String = info_field(&mut m, "replication", "connected_slaves").expect("field");
     assert_eq!(connected, "1", "only the replica with the right password is attached");
+}
+
+#[test]
+fn an_idle_master_pings_so_the_link_outlives_repl_timeout() {
+    let master = Node::start(&["--set", "repl-ping-replica-period=1"]);
+    let replica = Node::start(&["--replicaof", &format!("127.0.0.1 {}", master.port), "--set", "repl-timeout=2"]);
+    let mut r = replica.conn();
+    let mut m = master.conn();
+    assert!(wait_until(Duration::from_secs(10), || link_up(&mut r)));
+    let start = vigil_tests::info_int(&mut m, "replication", "master_repl_offset");
+    // Four pings (14 bytes each) with no client write: longer than repl-timeout.
+    assert!(wait_until(Duration::from_secs(15), || vigil_tests::info_int(&mut m, "replication", "master_repl_offset")
+        >= start + 4 * 14));
+    assert!(link_up(&mut r), "the replica kept the link");
+    assert_eq!(vigil_tests::info_int(&mut m, "stats", "sync_partial_ok"), 0, "and never had to reconnect");
+    assert!(wait_until(Duration::from_secs(5), || vigil_tests::info_int(&mut r, "replication", "master_repl_offset")
+        == vigil_tests::info_int(&mut m, "replication", "master_repl_offset")));
 }
