@@ -10,13 +10,14 @@
 //!    connection.
 //! 4. **State** — [`db`] is the sharded keyspace (its own hash table, expiry, WATCH), [`pubsub`]
 //!    the subscription hub, [`config`] the parameters, [`server`] what ties them together.
-//! 5. **Formats** — [`rdb`] encodes and decodes Redis's RDB format (full sync, snapshots).
+//! 5. **Replication and formats** — [`repl`] is PSYNC2 (both ends of a link, the backlog);
+//!    [`rdb`] encodes and decodes Redis's RDB format (full sync, later snapshots).
 //!
 //! `docs/architecture.md` explains the threading model and the locks.
 //!
-//! What we deliberately do not do yet: lists, hashes, sets, sorted sets, replication,
-//! persistence, ACL users beyond `default`, client-side caching (CLIENT TRACKING), CLIENT
-//! PAUSE/REPLY OFF, keyspace notifications, MONITOR, scripting.
+//! What we deliberately do not do yet: lists, hashes, sets, sorted sets, persistence to disk,
+//! ACL users beyond `default`, client-side caching (CLIENT TRACKING), CLIENT PAUSE/REPLY OFF,
+//! keyspace notifications, MONITOR, scripting, the FAILOVER command.
 
 pub mod clients;
 pub mod cmd;

@@ -1,11 +1,10 @@
 //! The master's end of a replication link: answer PSYNC/SYNC, send the snapshot or the missing
 //! backlog, then stream, and record the replica's acknowledgements.
 //!
-//! A full sync takes its snapshot with every keyspace shard locked, so it holds exactly the
-//! writes up to the offset announced in `+FULLRESYNC`: no write can slip between the two. The
-//! server stops for the time it takes to serialise the data (measured in docs/benchmarks.md);
-//! the transfer itself runs while clients are served. Stream bytes produced meanwhile queue
-//! for the replica and follow the snapshot.
+//! A full sync takes its snapshot at one instant, the offset announced in `+FULLRESYNC`: every
+//! shard is locked only long enough to mark that point, then the shards are serialised one by
+//! one while clients keep writing (copy on write, see [`snapshot`]). Stream bytes produced
+//! meanwhile queue for the replica and follow the snapshot.
 
 use std::sync::Arc;
 use std::time::Instant;

@@ -23,8 +23,9 @@
 //! with every key's history. When no replica has ever attached there is no backlog and writes
 //! skip the stream entirely (one atomic load).
 //!
-//! What we deliberately do not do yet: diskless-load variants, `WAIT`, `min-replicas-to-write`,
-//! replica output-buffer limits other than a byte cap, chained-replica (sub-replica) streaming.
+//! What we deliberately do not do yet: the diskless-load variants a replica may choose (we
+//! always read the whole payload, verify it, then swap it in), the soft output-buffer limit, the
+//! FAILOVER command.
 
 pub mod backlog;
 pub mod master;
