@@ -116,7 +116,7 @@ async fn serve(mut stream: TcpStream, info: Arc<crate::clients::ClientInfo>, srv
                         errors += 1;
                     }
                     reply.encode(session.resp, &mut wbuf);
-                    if session.close || session.wait.is_some() {
+                    if session.close || session.wait.is_some() || session.postponed.is_some() {
                         break;
                     }
                 }
@@ -155,6 +155,28 @@ async fn serve(mut stream: TcpStream, info: Arc<crate::clients::ClientInfo>, srv
         }
         if session.close {
             break "closed by command or protocol error".to_string();
+        }
+        if let Some(args) = session.postponed.take() {
+            // CLIENT PAUSE holds this command back; run it when the pause ends.
+            let reply = loop {
+                let notified = srv.unpaused.notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                let mut ctx = Ctx::new(&srv, &mut session, unix_ms());
+                let reply = cmd::execute(&mut ctx, &args);
+                if session.postponed.take().is_none() {
+                    break reply;
+                }
+                let wait = srv.paused_until(true, unix_ms()).map_or(0, |u| (u - unix_ms()).max(1) as u64);
+                tokio::select! {
+                    _ = &mut notified => {}
+                    _ = tokio::time::sleep(Duration::from_millis(wait)) => {}
+                    _ = info.kill.cancelled() => break Reply::None,
+                    _ = srv.shutdown.cancelled() => break Reply::None,
+                }
+            };
+            reply.encode(session.resp, &mut wbuf);
+            continue;
         }
         if let Some(want) = session.wait.take() {
             // WAIT blocks this client only; the commands after it run once it is answered.

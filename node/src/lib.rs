@@ -16,7 +16,7 @@
 //! `docs/architecture.md` explains the threading model and the locks.
 //!
 //! What we deliberately do not do yet: lists, hashes, sets, sorted sets, persistence to disk,
-//! ACL users beyond `default`, client-side caching (CLIENT TRACKING), CLIENT PAUSE/REPLY OFF,
+//! ACL users beyond `default`, client-side caching (CLIENT TRACKING), CLIENT REPLY OFF,
 //! keyspace notifications, MONITOR, scripting, the FAILOVER command.
 
 pub mod clients;

@@ -78,6 +78,12 @@ pub struct Server {
     pub acks: tokio::sync::Notify,
     /// One snapshot at a time (its copy-on-write state lives in the databases).
     pub snapshot_gate: tokio::sync::Mutex<()>,
+    /// CLIENT PAUSE: clients are paused until this unix-ms time ...
+    pause_until_ms: AtomicI64,
+    /// ... all their commands (true) or only writes (false).
+    pause_all: AtomicBool,
+    /// Woken by CLIENT UNPAUSE.
+    pub unpaused: tokio::sync::Notify,
     /// The master we should replicate from (`None`: we are a master); the replica driver
     /// watches it.
     pub replicaof: tokio::sync::watch::Sender<Option<(String, u16)>>,
@@ -127,6 +133,9 @@ impl Server {
             min_replicas: AtomicBool::new(false),
             acks: tokio::sync::Notify::new(),
             snapshot_gate: tokio::sync::Mutex::new(()),
+            pause_until_ms: AtomicI64::new(0),
+            pause_all: AtomicBool::new(false),
+            unpaused: tokio::sync::Notify::new(),
             stale: AtomicBool::new(false),
             replicaof: tokio::sync::watch::Sender::new(None),
         };
@@ -172,6 +181,35 @@ impl Server {
         };
         self.readonly.store(replica && ro, Ordering::Relaxed);
         self.stale.store(replica && !link_up && !serve_stale, Ordering::Relaxed);
+    }
+
+    /// Pauses clients until `until_ms` (CLIENT PAUSE). A pause never shortens or weakens one
+    /// already in force, as in Redis.
+    pub fn pause_clients(&self, until_ms: i64, all: bool) {
+        let active = self.pause_until_ms.load(Ordering::Acquire) > unix_ms();
+        let all = all || (active && self.pause_all.load(Ordering::Acquire));
+        self.pause_all.store(all, Ordering::Release);
+        if active {
+            self.pause_until_ms.fetch_max(until_ms, Ordering::AcqRel);
+        } else {
+            self.pause_until_ms.store(until_ms, Ordering::Release);
+        }
+        crate::db::EXPIRY_PAUSED_UNTIL_MS.store(self.pause_until_ms.load(Ordering::Acquire), Ordering::Release);
+    }
+
+    /// Ends a pause (CLIENT UNPAUSE).
+    pub fn unpause_clients(&self) {
+        self.pause_until_ms.store(0, Ordering::Release);
+        self.pause_all.store(false, Ordering::Release);
+        crate::db::EXPIRY_PAUSED_UNTIL_MS.store(0, Ordering::Release);
+        self.unpaused.notify_waiters();
+    }
+
+    /// Until when a command that writes (`writes`) or not is held back, if it is now.
+    #[inline]
+    pub fn paused_until(&self, writes: bool, now_ms: i64) -> Option<i64> {
+        let until = self.pause_until_ms.load(Ordering::Acquire);
+        (until > now_ms && (writes || self.pause_all.load(Ordering::Acquire))).then_some(until)
     }
 
     /// True if commands without the `stale` flag must be refused with MASTERDOWN.

@@ -67,6 +67,8 @@ pub struct Session {
     pub woff: i64,
     /// Set by WAIT: block until this many replicas acknowledged the offset, or the deadline.
     pub wait: Option<WaitFor>,
+    /// A command held back by CLIENT PAUSE, run again once the pause ends.
+    pub postponed: Option<Vec<Bytes>>,
 }
 
 /// A WAIT in progress.
@@ -102,6 +104,7 @@ impl Session {
             replica_ip: None,
             woff: 0,
             wait: None,
+            postponed: None,
         }
     }
 

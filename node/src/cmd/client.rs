@@ -184,6 +184,32 @@ pub fn no_evict(_ctx: &mut Ctx<'_>, _l: &mut Locked<'_>, a: &[Bytes]) -> CmdResu
     if is(&a[2], "on") || is(&a[2], "off") { Ok(Reply::Ok) } else { Err(CmdError::Syntax) }
 }
 
+/// CLIENT PAUSE timeout [WRITE|ALL]
+pub fn pause(ctx: &mut Ctx<'_>, _l: &mut Locked<'_>, a: &[Bytes]) -> CmdResult {
+    let ms = args::int(&a[2]).map_err(|_| CmdError::msg("timeout is not an integer or out of range"))?;
+    if ms < 0 {
+        return Err(CmdError::msg("timeout is negative"));
+    }
+    let all = match a.get(3) {
+        None => true,
+        Some(m) if is(m, "ALL") => true,
+        Some(m) if is(m, "WRITE") => false,
+        Some(_) => return Err(CmdError::Syntax),
+    };
+    if a.len() > 4 {
+        return Err(CmdError::Syntax);
+    }
+    ctx.srv.pause_clients(ctx.now_ms.saturating_add(ms), all);
+    tracing::info!(id = ctx.session.info.id, ms, all, "clients paused");
+    Ok(Reply::Ok)
+}
+
+/// CLIENT UNPAUSE
+pub fn unpause(ctx: &mut Ctx<'_>, _l: &mut Locked<'_>, _a: &[Bytes]) -> CmdResult {
+    ctx.srv.unpause_clients();
+    Ok(Reply::Ok)
+}
+
 /// CLIENT HELP
 pub fn help(_ctx: &mut Ctx<'_>, _l: &mut Locked<'_>, _a: &[Bytes]) -> CmdResult {
     Ok(super::server::help_lines(
@@ -201,6 +227,10 @@ pub fn help(_ctx: &mut Ctx<'_>, _l: &mut Locked<'_>, _a: &[Bytes]) -> CmdResult 
             "    Kill connections. Options are: ID, ADDR, LADDR, TYPE (NORMAL|MASTER|REPLICA|PUBSUB), USER, SKIPME.",
             "LIST [TYPE (NORMAL|MASTER|REPLICA|PUBSUB)] [ID <id> ...]",
             "    Return information about client connections.",
+            "PAUSE <timeout> [WRITE|ALL]",
+            "    Suspend all, or just write, clients for <timeout> milliseconds.",
+            "UNPAUSE",
+            "    Stop the current client pause, resuming traffic.",
             "NO-EVICT (ON|OFF)",
             "    Protect current client connection from eviction.",
             "SETINFO <option> <value>",

@@ -293,6 +293,17 @@ pub fn execute(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
         ctx.session.info.multi.store(m.queue.len() as i64, std::sync::atomic::Ordering::Relaxed);
         return Reply::Status("QUEUED");
     }
+    if !ctx.session.is_master_link && spec.name != "client|unpause" {
+        let writes = spec.has(flags::WRITE)
+            || spec.name == "publish"
+            || (spec.name == "exec"
+                && ctx.session.multi.as_ref().is_some_and(|m| m.queue.iter().any(|(s, _)| s.has(flags::WRITE))));
+        if ctx.srv.paused_until(writes, ctx.now_ms).is_some() {
+            // Held back, not refused: the connection runs it again when the pause ends.
+            ctx.session.postponed = Some(args.to_vec());
+            return Reply::None;
+        }
+    }
     run(ctx, spec, args)
 }
 

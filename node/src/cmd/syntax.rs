@@ -66,6 +66,7 @@ pub fn usage(name: &str) -> &'static str {
             "ip:port|[ID client-id] [TYPE NORMAL|MASTER|SLAVE|REPLICA|PUBSUB] [USER username] [ADDR ip:port] [LADDR ip:port] [SKIPME YES|NO]"
         }
         "client|no-evict" => "ON|OFF",
+        "client|pause" => "timeout [WRITE|ALL]",
         "client|reply" => "ON|OFF|SKIP",
         "command|info" | "command|docs" => "[command-name [command-name ...]]",
         "command|list" => "[FILTERBY MODULE module-name|ACLCAT category|PATTERN pattern]",

@@ -57,7 +57,9 @@ const WD: u32 = WRITE | DENYOOM;
 const CONN: u32 = NO_AUTH | NO_MULTI | FAST | LOADING | STALE;
 
 #[rustfmt::skip]
-static CLIENT_SUBS: [Spec; 10] = [
+static CLIENT_SUBS: [Spec; 12] = [
+    c("client|pause", -3, ADMIN | LOADING | STALE, NK, client::pause, "connection", "Suspends commands processing.", "3.0.0"),
+    c("client|unpause", 2, ADMIN | LOADING | STALE, NK, client::unpause, "connection", "Resumes processing commands from paused clients.", "6.2.0"),
     c("client|id", 2, LOADING | STALE, NK, client::id, "connection", "Returns the unique client ID of the connection.", "5.0.0"),
     c("client|setname", 3, LOADING | STALE, NK, client::setname, "connection", "Sets the connection name.", "2.6.9"),
     c("client|getname", 2, LOADING | STALE, NK, client::getname, "connection", "Returns the name of the connection.", "2.6.9"),

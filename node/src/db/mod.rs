@@ -84,6 +84,11 @@ pub struct Db {
     master_view: bool,
 }
 
+/// Until this unix-ms time, expired keys are hidden but not deleted (CLIENT PAUSE WRITE: the
+/// dataset, and so the replication offset, must not move while writes are paused). One server
+/// per process, so this is process-wide.
+pub static EXPIRY_PAUSED_UNTIL_MS: std::sync::atomic::AtomicI64 = std::sync::atomic::AtomicI64::new(0);
+
 /// The part of a pending snapshot that writes would otherwise destroy.
 #[derive(Default)]
 struct Cow {
@@ -124,7 +129,7 @@ impl Db {
         if self.master_view || !expired(&self.expires, key, now) {
             return false;
         }
-        if !self.replica {
+        if !self.replica && now >= EXPIRY_PAUSED_UNTIL_MS.load(Ordering::Relaxed) {
             self.delete(key);
             self.expired_log.push(Str::new(key));
             stats.expired_keys += 1;
@@ -134,7 +139,7 @@ impl Db {
 
     /// Looks up without the replica rule: on a replica an expired key is still stored.
     fn live(&self, key: &[u8], now: i64) -> Option<&Value> {
-        if self.replica && !self.master_view && expired(&self.expires, key, now) { None } else { self.dict.get(key) }
+        if !self.master_view && expired(&self.expires, key, now) { None } else { self.dict.get(key) }
     }
 
     /// Before `key` changes while a snapshot is pending, remember its snapshot-time state.
@@ -233,8 +238,8 @@ impl Db {
 
     /// Mutable access to the live value of `key`. The caller is writing: watchers are signalled.
     pub fn get_mut(&mut self, key: &[u8], now: i64, stats: &mut ShardStats) -> Option<&mut Value> {
-        if self.expire_if_needed(key, now, stats) && self.replica {
-            return None;
+        if self.expire_if_needed(key, now, stats) && self.dict.contains_key(key) {
+            return None; // expired but kept (replica, or expiry paused): hidden
         }
         self.signal(key);
         self.preserve(key);
@@ -419,7 +424,8 @@ impl Db {
         const SAMPLE: usize = 20;
         let mut deleted = 0u64;
         let mut sampled = 0;
-        while !self.replica && !self.expires.is_empty() && sampled < max_samples {
+        let paused = now < EXPIRY_PAUSED_UNTIL_MS.load(Ordering::Relaxed);
+        while !self.replica && !paused && !self.expires.is_empty() && sampled < max_samples {
             let mut victims: Vec<Str> = Vec::new();
             let n = SAMPLE.min(self.expires.len());
             for _ in 0..n {
