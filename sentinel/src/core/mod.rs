@@ -1,0 +1,10 @@
+//! The sentinel's decisions, as pure code: no sockets, no clock, no randomness it does not own.
+//!
+//! - [`detect`]: subjective failure detection (SDOWN) of one instance;
+//! - [`select`]: the choice of the replica to promote.
+//!
+//! The driver that owns the links feeds them events and the time, and carries out what they
+//! decide. ODOWN, epochs, the failover state machine and TILT join these in the sentinel issue.
+
+pub mod detect;
+pub mod select;
