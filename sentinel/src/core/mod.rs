@@ -1,10 +1,12 @@
 //! The sentinel's decisions, as pure code: no sockets, no clock, no randomness it does not own.
 //!
 //! - [`detect`]: subjective failure detection (SDOWN) of one instance;
-//! - [`select`]: the choice of the replica to promote.
+//! - [`select`]: the choice of the replica to promote;
+//! - [`failover`]: the failover state machine the leader runs.
 //!
 //! The driver that owns the links feeds them events and the time, and carries out what they
-//! decide. ODOWN, epochs, the failover state machine and TILT join these in the sentinel issue.
+//! decide. ODOWN, epochs, leader election and TILT join these in the sentinel issue.
 
 pub mod detect;
+pub mod failover;
 pub mod select;

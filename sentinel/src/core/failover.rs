@@ -1,0 +1,373 @@
+//! The failover of one master, as a pure state machine (the part the leader runs).
+//!
+//! ```text
+//! Idle ──start──▶ SelectReplica ──best replica──▶ SendPromotion ──sent──▶ WaitPromotion
+//!                     │ none: abort                    │ timeout: abort       │ INFO role:master
+//!                     ▼                                ▼                      ▼
+//!                   Idle                             Idle              ReconfReplicas ──all done or timeout──▶ Done
+//! ```
+//!
+//! Every state carries its data (the chosen replica, deadlines), so an impossible combination
+//! cannot be written down. The machine reads no clock: each call gets `now` (ms). It returns
+//! [`Output`]s — events to announce with Redis Sentinel's names, and commands for the driver to
+//! send — and is told what happened through [`Failover::promotion_sent`],
+//! [`Failover::replica_info`] and [`Failover::tick`].
+//!
+//! As in Redis, a failover can be aborted only before the promotion is observed; after that it
+//! always completes, by timeout if it must.
+
+use std::collections::BTreeMap;
+
+/// An instance address, `ip:port`.
+pub type Addr = String;
+
+/// What the state machine asks for or announces.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Output {
+    /// Publish this event (`+selected-slave`, ...) with this payload.
+    Event(&'static str, String),
+    /// Send the promotion transaction (SLAVEOF NO ONE, CONFIG REWRITE, CLIENT KILLs) to `Addr`.
+    Promote(Addr),
+    /// Send the transaction that re-points `Addr` to the new master.
+    Reconfigure(Addr, Addr),
+    /// The failover ended: the master is now `Addr` (announce `+switch-master`, save state).
+    Switched(Addr),
+}
+
+/// Where a replica's re-pointing stands (Redis's `SRI_RECONF_*`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reconf {
+    /// Not yet asked.
+    Pending,
+    /// SLAVEOF sent at this time.
+    Sent(u64),
+    /// It reports the new master, link not yet up.
+    InProgress,
+    /// Link to the new master is up.
+    Done,
+}
+
+/// The failover's state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum State {
+    /// No failover.
+    Idle,
+    /// Choosing the replica.
+    SelectReplica {
+        /// When the failover started.
+        started: u64,
+    },
+    /// Waiting for the promotion transaction to go out.
+    SendPromotion {
+        /// The chosen replica.
+        replica: Addr,
+        /// When the failover started.
+        started: u64,
+    },
+    /// Waiting for the replica to report `role:master`.
+    WaitPromotion {
+        /// The chosen replica.
+        replica: Addr,
+        /// When the failover started.
+        started: u64,
+    },
+    /// Re-pointing the other replicas.
+    ReconfReplicas {
+        /// The new master.
+        promoted: Addr,
+        /// When the re-pointing started.
+        since: u64,
+        /// Each other replica's progress.
+        replicas: BTreeMap<Addr, Reconf>,
+    },
+}
+
+/// Parameters of the master being failed over.
+#[derive(Debug, Clone, Copy)]
+pub struct Params {
+    /// failover-timeout (ms).
+    pub failover_timeout_ms: u64,
+    /// parallel-syncs.
+    pub parallel_syncs: usize,
+}
+
+/// A replica stuck in `Sent` this long counts as done (Redis's slave reconf timeout).
+const RECONF_SENT_TIMEOUT_MS: u64 = 10_000;
+
+/// The failover of one master.
+#[derive(Debug, Clone)]
+pub struct Failover {
+    /// Name of the master group, for event payloads.
+    pub name: String,
+    /// Current state.
+    pub state: State,
+    params: Params,
+}
+
+impl Failover {
+    /// An idle failover for master group `name`.
+    pub fn new(name: &str, params: Params) -> Failover {
+        Failover { name: name.to_string(), state: State::Idle, params }
+    }
+
+    fn event(&self, name: &'static str, instance: &str) -> Output {
+        Output::Event(name, format!("{} {}", instance_type_payload(instance), self.name))
+    }
+
+    /// Starts a failover at `now` (the caller decided: ODOWN and elected, or forced).
+    pub fn start(&mut self, now: u64) -> Vec<Output> {
+        if self.state != State::Idle {
+            return Vec::new();
+        }
+        self.state = State::SelectReplica { started: now };
+        vec![Output::Event("+failover-state-select-slave", format!("master {}", self.name))]
+    }
+
+    /// Chooses the replica (`best`: the index chosen by [`super::select::select`] mapped to its
+    /// address, or `None` if no replica is eligible).
+    pub fn selected(&mut self, best: Option<Addr>) -> Vec<Output> {
+        let State::SelectReplica { started } = self.state else { return Vec::new() };
+        match best {
+            None => {
+                self.state = State::Idle;
+                vec![Output::Event("-failover-abort-no-good-slave", format!("master {}", self.name))]
+            }
+            Some(replica) => {
+                let out = vec![
+                    self.event("+selected-slave", &replica),
+                    self.event("+failover-state-send-slaveof-noone", &replica),
+                    Output::Promote(replica.clone()),
+                ];
+                self.state = State::SendPromotion { replica, started };
+                out
+            }
+        }
+    }
+
+    /// The driver sent the promotion transaction.
+    pub fn promotion_sent(&mut self) -> Vec<Output> {
+        let State::SendPromotion { replica, started } = self.state.clone() else { return Vec::new() };
+        let out = vec![self.event("+failover-state-wait-promotion", &replica)];
+        self.state = State::WaitPromotion { replica, started };
+        out
+    }
+
+    /// INFO from a replica: its role, the master it follows, and its link status.
+    /// `others` lists every replica of the old master, to re-point once promotion is seen.
+    pub fn replica_info(
+        &mut self,
+        addr: &str,
+        is_master: bool,
+        follows: Option<&str>,
+        link_up: bool,
+        others: &[Addr],
+        now: u64,
+    ) -> Vec<Output> {
+        match &mut self.state {
+            State::WaitPromotion { replica, .. } if replica == addr && is_master => {
+                let promoted = replica.clone();
+                let replicas =
+                    others.iter().filter(|a| **a != promoted).map(|a| (a.clone(), Reconf::Pending)).collect();
+                self.state = State::ReconfReplicas { promoted: promoted.clone(), since: now, replicas };
+                let mut out = vec![
+                    self.event("+promoted-slave", &promoted),
+                    self.event("+failover-state-reconf-slaves", &promoted),
+                ];
+                out.extend(self.tick(now));
+                out
+            }
+            State::ReconfReplicas { promoted, replicas, .. } => {
+                let promoted = promoted.clone();
+                let Some(r) = replicas.get_mut(addr) else { return Vec::new() };
+                let mut out = Vec::new();
+                let follows_new = follows == Some(promoted.as_str());
+                if matches!(r, Reconf::Sent(_)) && follows_new {
+                    *r = Reconf::InProgress;
+                    out.push(Output::Event("+slave-reconf-inprog", format!("slave {addr} @ {}", self.name)));
+                }
+                if *r == Reconf::InProgress && follows_new && link_up {
+                    *r = Reconf::Done;
+                    out.push(Output::Event("+slave-reconf-done", format!("slave {addr} @ {}", self.name)));
+                }
+                out.extend(self.tick(now));
+                out
+            }
+            _ => Vec::new(),
+        }
+    }
+
+    /// Time passes: timeouts, and keeping `parallel-syncs` re-pointings under way.
+    pub fn tick(&mut self, now: u64) -> Vec<Output> {
+        let timeout = self.params.failover_timeout_ms;
+        match &mut self.state {
+            State::SendPromotion { replica, started } | State::WaitPromotion { replica, started }
+                if now.saturating_sub(*started) > timeout =>
+            {
+                let replica = replica.clone();
+                self.state = State::Idle;
+                vec![Output::Event("-failover-abort-slave-timeout", format!("slave {replica} @ {}", self.name))]
+            }
+            State::ReconfReplicas { promoted, since, replicas } => {
+                let promoted = promoted.clone();
+                let mut out = Vec::new();
+                for r in replicas.values_mut() {
+                    if matches!(*r, Reconf::Sent(at) if now.saturating_sub(at) > RECONF_SENT_TIMEOUT_MS) {
+                        *r = Reconf::Done;
+                    }
+                }
+                let timed_out = now.saturating_sub(*since) > timeout;
+                if timed_out {
+                    // Best effort for the rest, then finish anyway.
+                    for (addr, r) in replicas.iter_mut() {
+                        if *r != Reconf::Done {
+                            out.push(Output::Reconfigure(addr.clone(), promoted.clone()));
+                            out.push(Output::Event("+slave-reconf-sent-be", format!("slave {addr} @ {}", self.name)));
+                        }
+                    }
+                    out.push(Output::Event("+failover-end-for-timeout", format!("master {}", self.name)));
+                } else {
+                    let in_flight =
+                        replicas.values().filter(|r| matches!(r, Reconf::Sent(_) | Reconf::InProgress)).count();
+                    let mut room = self.params.parallel_syncs.max(1).saturating_sub(in_flight);
+                    for (addr, r) in replicas.iter_mut() {
+                        if room == 0 {
+                            break;
+                        }
+                        if *r == Reconf::Pending {
+                            *r = Reconf::Sent(now);
+                            room -= 1;
+                            out.push(Output::Reconfigure(addr.clone(), promoted.clone()));
+                            out.push(Output::Event("+slave-reconf-sent", format!("slave {addr} @ {}", self.name)));
+                        }
+                    }
+                    if !replicas.values().all(|r| *r == Reconf::Done) {
+                        return out;
+                    }
+                    out.push(Output::Event("+failover-end", format!("master {}", self.name)));
+                }
+                out.push(Output::Switched(promoted));
+                self.state = State::Idle;
+                out
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// `slave <ip:port>` for a replica's event payload (Redis prints `<type> <name> <ip> <port>`;
+/// the driver expands the address).
+fn instance_type_payload(addr: &str) -> String {
+    format!("slave {addr}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const P: Params = Params { failover_timeout_ms: 180_000, parallel_syncs: 1 };
+
+    fn names(out: &[Output]) -> Vec<String> {
+        out.iter()
+            .map(|o| match o {
+                Output::Event(n, _) => (*n).to_string(),
+                Output::Promote(a) => format!("PROMOTE {a}"),
+                Output::Reconfigure(a, to) => format!("REPOINT {a} -> {to}"),
+                Output::Switched(a) => format!("SWITCHED {a}"),
+            })
+            .collect()
+    }
+
+    fn replicas() -> Vec<Addr> {
+        vec!["r1:1".into(), "r2:2".into(), "r3:3".into()]
+    }
+
+    #[test]
+    fn a_whole_failover_in_order() {
+        let mut f = Failover::new("mymaster", P);
+        let mut trace = Vec::new();
+        trace.extend(f.start(0));
+        trace.extend(f.selected(Some("r1:1".into())));
+        trace.extend(f.promotion_sent());
+        trace.extend(f.replica_info("r2:2", false, Some("old:0"), true, &replicas(), 100));
+        trace.extend(f.replica_info("r1:1", true, None, false, &replicas(), 200));
+        // parallel-syncs 1: r2 first; r3 only once r2 is done.
+        trace.extend(f.replica_info("r2:2", false, Some("r1:1"), false, &replicas(), 300));
+        trace.extend(f.replica_info("r2:2", false, Some("r1:1"), true, &replicas(), 400));
+        trace.extend(f.replica_info("r3:3", false, Some("r1:1"), true, &replicas(), 500));
+        trace.extend(f.replica_info("r3:3", false, Some("r1:1"), true, &replicas(), 600));
+        assert_eq!(
+            names(&trace),
+            vec![
+                "+failover-state-select-slave",
+                "+selected-slave",
+                "+failover-state-send-slaveof-noone",
+                "PROMOTE r1:1",
+                "+failover-state-wait-promotion",
+                "+promoted-slave",
+                "+failover-state-reconf-slaves",
+                "REPOINT r2:2 -> r1:1",
+                "+slave-reconf-sent",
+                "+slave-reconf-inprog",
+                "+slave-reconf-done",
+                "REPOINT r3:3 -> r1:1",
+                "+slave-reconf-sent",
+                "+slave-reconf-inprog",
+                "+slave-reconf-done",
+                "+failover-end",
+                "SWITCHED r1:1",
+            ]
+        );
+        assert_eq!(f.state, State::Idle);
+    }
+
+    #[test]
+    fn no_eligible_replica_aborts() {
+        let mut f = Failover::new("m", P);
+        f.start(0);
+        assert_eq!(names(&f.selected(None)), vec!["-failover-abort-no-good-slave"]);
+        assert_eq!(f.state, State::Idle);
+    }
+
+    #[test]
+    fn a_replica_that_never_reports_master_aborts_at_the_timeout() {
+        let mut f = Failover::new("m", P);
+        f.start(0);
+        f.selected(Some("r1:1".into()));
+        f.promotion_sent();
+        assert!(f.tick(180_000).is_empty());
+        assert_eq!(names(&f.tick(180_001)), vec!["-failover-abort-slave-timeout"]);
+    }
+
+    #[test]
+    fn after_promotion_the_failover_always_completes_by_timeout() {
+        let mut f = Failover::new("m", Params { failover_timeout_ms: 1000, parallel_syncs: 1 });
+        f.start(0);
+        f.selected(Some("r1:1".into()));
+        f.promotion_sent();
+        f.replica_info("r1:1", true, None, false, &replicas(), 10);
+        // r2 never follows; r3 never gets its turn.
+        let out = f.tick(1011);
+        assert_eq!(
+            names(&out),
+            vec![
+                "REPOINT r2:2 -> r1:1",
+                "+slave-reconf-sent-be",
+                "REPOINT r3:3 -> r1:1",
+                "+slave-reconf-sent-be",
+                "+failover-end-for-timeout",
+                "SWITCHED r1:1"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_replica_stuck_after_slaveof_counts_as_done_after_ten_seconds() {
+        let mut f = Failover::new("m", P);
+        f.start(0);
+        f.selected(Some("r1:1".into()));
+        f.promotion_sent();
+        f.replica_info("r1:1", true, None, false, &["r1:1".into(), "r2:2".into()], 0);
+        let out = f.tick(10_001);
+        assert_eq!(names(&out), vec!["+failover-end", "SWITCHED r1:1"]);
+    }
+}
