@@ -14,8 +14,14 @@
 //!   then run id, after excluding down, disconnected, stale and priority-0 replicas), promote it
 //!   (`REPLICAOF NO ONE`), re-point the others, announce `+switch-master`.
 //!
-//! What we deliberately do not do yet: everything that needs a socket (the daemon prints its
-//! version only).
+//! Layers: [`core`] decides (pure), [`daemon`] drives (links, clock, actions), [`api`] answers
+//! clients on the sentinel port.
+//!
+//! What we deliberately do not do yet: sentinel groups (ODOWN from peers, elections — the next
+//! issue), TILT, the state file beyond `myid`, SENTINEL MONITOR/REMOVE/SET/RESET at run time,
+//! scripts, the old master's conversion when it returns, RESP3 reply shapes.
 
+pub mod api;
 pub mod core;
+pub mod daemon;
 pub mod info;

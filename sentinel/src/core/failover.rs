@@ -24,7 +24,8 @@ pub type Addr = String;
 /// What the state machine asks for or announces.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
-    /// Publish this event (`+selected-slave`, ...) with this payload.
+    /// Publish this event (`+selected-slave`, ...) about this replica (an empty string: about
+    /// the master). The caller formats the payload as Redis does.
     Event(&'static str, String),
     /// Send the promotion transaction (SLAVEOF NO ONE, CONFIG REWRITE, CLIENT KILLs) to `Addr`.
     Promote(Addr),
@@ -111,7 +112,7 @@ impl Failover {
     }
 
     fn event(&self, name: &'static str, instance: &str) -> Output {
-        Output::Event(name, format!("{} {}", instance_type_payload(instance), self.name))
+        Output::Event(name, instance.to_string())
     }
 
     /// Starts a failover at `now` (the caller decided: ODOWN and elected, or forced).
@@ -120,7 +121,7 @@ impl Failover {
             return Vec::new();
         }
         self.state = State::SelectReplica { started: now };
-        vec![Output::Event("+failover-state-select-slave", format!("master {}", self.name))]
+        vec![Output::Event("+failover-state-select-slave", String::new())]
     }
 
     /// Chooses the replica (`best`: the index chosen by [`super::select::select`] mapped to its
@@ -130,7 +131,7 @@ impl Failover {
         match best {
             None => {
                 self.state = State::Idle;
-                vec![Output::Event("-failover-abort-no-good-slave", format!("master {}", self.name))]
+                vec![Output::Event("-failover-abort-no-good-slave", String::new())]
             }
             Some(replica) => {
                 let out = vec![
@@ -183,11 +184,11 @@ impl Failover {
                 let follows_new = follows == Some(promoted.as_str());
                 if matches!(r, Reconf::Sent(_)) && follows_new {
                     *r = Reconf::InProgress;
-                    out.push(Output::Event("+slave-reconf-inprog", format!("slave {addr} @ {}", self.name)));
+                    out.push(Output::Event("+slave-reconf-inprog", addr.to_string()));
                 }
                 if *r == Reconf::InProgress && follows_new && link_up {
                     *r = Reconf::Done;
-                    out.push(Output::Event("+slave-reconf-done", format!("slave {addr} @ {}", self.name)));
+                    out.push(Output::Event("+slave-reconf-done", addr.to_string()));
                 }
                 out.extend(self.tick(now));
                 out
@@ -205,7 +206,7 @@ impl Failover {
             {
                 let replica = replica.clone();
                 self.state = State::Idle;
-                vec![Output::Event("-failover-abort-slave-timeout", format!("slave {replica} @ {}", self.name))]
+                vec![Output::Event("-failover-abort-slave-timeout", replica.clone())]
             }
             State::ReconfReplicas { promoted, since, replicas } => {
                 let promoted = promoted.clone();
@@ -221,10 +222,10 @@ impl Failover {
                     for (addr, r) in replicas.iter_mut() {
                         if *r != Reconf::Done {
                             out.push(Output::Reconfigure(addr.clone(), promoted.clone()));
-                            out.push(Output::Event("+slave-reconf-sent-be", format!("slave {addr} @ {}", self.name)));
+                            out.push(Output::Event("+slave-reconf-sent-be", addr.clone()));
                         }
                     }
-                    out.push(Output::Event("+failover-end-for-timeout", format!("master {}", self.name)));
+                    out.push(Output::Event("+failover-end-for-timeout", String::new()));
                 } else {
                     let in_flight =
                         replicas.values().filter(|r| matches!(r, Reconf::Sent(_) | Reconf::InProgress)).count();
@@ -237,13 +238,13 @@ impl Failover {
                             *r = Reconf::Sent(now);
                             room -= 1;
                             out.push(Output::Reconfigure(addr.clone(), promoted.clone()));
-                            out.push(Output::Event("+slave-reconf-sent", format!("slave {addr} @ {}", self.name)));
+                            out.push(Output::Event("+slave-reconf-sent", addr.clone()));
                         }
                     }
                     if !replicas.values().all(|r| *r == Reconf::Done) {
                         return out;
                     }
-                    out.push(Output::Event("+failover-end", format!("master {}", self.name)));
+                    out.push(Output::Event("+failover-end", String::new()));
                 }
                 out.push(Output::Switched(promoted));
                 self.state = State::Idle;
@@ -252,12 +253,6 @@ impl Failover {
             _ => Vec::new(),
         }
     }
-}
-
-/// `slave <ip:port>` for a replica's event payload (Redis prints `<type> <name> <ip> <port>`;
-/// the driver expands the address).
-fn instance_type_payload(addr: &str) -> String {
-    format!("slave {addr}")
 }
 
 #[cfg(test)]

@@ -81,6 +81,21 @@ pub enum Action {
     Save,
 }
 
+/// What the API reports of one instance.
+#[derive(Debug, Clone)]
+pub struct InstanceStatus {
+    /// The last INFO.
+    pub info: Info,
+    /// Its age.
+    pub info_age_ms: Option<u64>,
+    /// How long it has been SDOWN, if it is.
+    pub sdown_ms: Option<u64>,
+    /// Command link up.
+    pub connected: bool,
+    /// Time since the last valid PING reply.
+    pub since_reply_ms: u64,
+}
+
 #[derive(Debug, Clone)]
 struct Instance {
     detector: Detector,
@@ -161,6 +176,38 @@ impl Monitor {
     /// Is the master objectively down?
     pub fn is_odown(&self) -> bool {
         self.odown
+    }
+
+    /// The address clients should use: the promoted replica as soon as its promotion has been
+    /// observed (as Redis answers GET-MASTER-ADDR-BY-NAME), else the master.
+    pub fn current_addr(&self) -> &str {
+        match &self.failover.state {
+            failover::State::ReconfReplicas { promoted, .. } => promoted,
+            _ => &self.master,
+        }
+    }
+
+    /// The failover state's name, as SENTINEL MASTER reports it, if one is in progress.
+    pub fn failover_state(&self) -> Option<&'static str> {
+        match self.failover.state {
+            failover::State::Idle => None,
+            failover::State::SelectReplica { .. } => Some("select_slave"),
+            failover::State::SendPromotion { .. } => Some("send_slaveof_noone"),
+            failover::State::WaitPromotion { .. } => Some("wait_promotion"),
+            failover::State::ReconfReplicas { .. } => Some("reconf_slaves"),
+        }
+    }
+
+    /// The last INFO and its age, the SDOWN state and the link state of an instance.
+    pub fn instance(&self, addr: &str, now: u64) -> Option<InstanceStatus> {
+        let i = self.instances.get(addr)?;
+        Some(InstanceStatus {
+            info: i.info.clone(),
+            info_age_ms: i.info_at.map(|t| now.saturating_sub(t)),
+            sdown_ms: i.detector.is_down().then(|| i.detector.down_for(now)),
+            connected: i.connected,
+            since_reply_ms: now.saturating_sub(i.last_reply_at),
+        })
     }
 
     /// Is a failover in progress?
@@ -341,7 +388,10 @@ impl Monitor {
     fn apply(&mut self, outputs: Vec<Output>, out: &mut Vec<Action>) {
         for o in outputs {
             match o {
-                Output::Event(name, payload) => out.push(Action::Publish(name, payload)),
+                Output::Event(name, target) => {
+                    let about = if target.is_empty() { self.master.clone() } else { target };
+                    out.push(Action::Publish(name, self.instance_label(&about)));
+                }
                 Output::Promote(a) => out.push(Action::Promote(a)),
                 Output::Reconfigure(a, to) => out.push(Action::Reconfigure(a, to)),
                 Output::Switched(new_master) => {
@@ -471,18 +521,18 @@ mod tests {
                 "+new-epoch 1",
                 "+try-failover master mymaster 10.0.0.1 6379",
                 "+elected-leader master mymaster 10.0.0.1 6379",
-                "+failover-state-select-slave master mymaster",
-                "+selected-slave slave 10.0.0.3:6379 mymaster",
-                "+failover-state-send-slaveof-noone slave 10.0.0.3:6379 mymaster",
+                "+failover-state-select-slave master mymaster 10.0.0.1 6379",
+                "+selected-slave slave 10.0.0.3:6379 10.0.0.3 6379 @ mymaster 10.0.0.1 6379",
+                "+failover-state-send-slaveof-noone slave 10.0.0.3:6379 10.0.0.3 6379 @ mymaster 10.0.0.1 6379",
                 "PROMOTE 10.0.0.3:6379",
-                "+failover-state-wait-promotion slave 10.0.0.3:6379 mymaster",
-                "+promoted-slave slave 10.0.0.3:6379 mymaster",
-                "+failover-state-reconf-slaves slave 10.0.0.3:6379 mymaster",
+                "+failover-state-wait-promotion slave 10.0.0.3:6379 10.0.0.3 6379 @ mymaster 10.0.0.1 6379",
+                "+promoted-slave slave 10.0.0.3:6379 10.0.0.3 6379 @ mymaster 10.0.0.1 6379",
+                "+failover-state-reconf-slaves slave 10.0.0.3:6379 10.0.0.3 6379 @ mymaster 10.0.0.1 6379",
                 "REPOINT 10.0.0.2:6379 -> 10.0.0.3:6379",
-                "+slave-reconf-sent slave 10.0.0.2:6379 @ mymaster",
-                "+slave-reconf-inprog slave 10.0.0.2:6379 @ mymaster",
-                "+slave-reconf-done slave 10.0.0.2:6379 @ mymaster",
-                "+failover-end master mymaster",
+                "+slave-reconf-sent slave 10.0.0.2:6379 10.0.0.2 6379 @ mymaster 10.0.0.1 6379",
+                "+slave-reconf-inprog slave 10.0.0.2:6379 10.0.0.2 6379 @ mymaster 10.0.0.1 6379",
+                "+slave-reconf-done slave 10.0.0.2:6379 10.0.0.2 6379 @ mymaster 10.0.0.1 6379",
+                "+failover-end master mymaster 10.0.0.1 6379",
                 "+switch-master mymaster 10.0.0.1 6379 10.0.0.3 6379",
             ]
         );
@@ -511,7 +561,9 @@ mod tests {
         // Abort: the chosen replica never reports master within failover-timeout.
         let aborted = published(&m.step(5000 + 60_001, Event::Tick));
         assert!(
-            aborted.contains(&"-failover-abort-slave-timeout slave 10.0.0.3:6379 @ mymaster".to_string()),
+            aborted.contains(
+                &"-failover-abort-slave-timeout slave 10.0.0.3:6379 10.0.0.3 6379 @ mymaster 10.0.0.1 6379".to_string()
+            ),
             "{aborted:?}"
         );
         // Still ODOWN? The master was never declared down here; force the check by silence.

@@ -1,0 +1,84 @@
+//! One sentinel (quorum 1, down-after 1000 ms) guarding a vigil-node master and two replicas:
+//! `kill -9` of the master gives exactly one failover, a subscribed client sees one
+//! `+switch-master`, GET-MASTER-ADDR-BY-NAME answers the new master, and the other replica
+//! follows it with a partial resync.
+
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use vigil_proto::Frame;
+use vigil_tests::{Node, info_field, info_int, link_up, q, wait_until};
+
+fn sentinel(master_port: u16) -> Node {
+    let dir = std::env::temp_dir().join(format!("vigil-sentinel-test-{}-{master_port}", std::process::id()));
+    let mut cmd = Command::new(vigil_tests::bin("vigil-sentinel"));
+    cmd.args(["--port", "0", "--dir", dir.to_str().expect("utf8")])
+        .args(["--monitor", "mymaster", "127.0.0.1", &master_port.to_string(), "1"])
+        .args(["--down-after-ms", "1000", "--failover-timeout-ms", "30000"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    Node::spawn(cmd)
+}
+
+fn master_addr(s: &mut redis::Connection) -> Option<(String, String)> {
+    redis::cmd("SENTINEL").arg("GET-MASTER-ADDR-BY-NAME").arg("mymaster").query(s).ok()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_master_fails_over_once_to_a_replica() {
+    let master = Node::start(&[]);
+    let r1 = Node::start(&["--replicaof", &format!("127.0.0.1 {}", master.port)]);
+    let r2 = Node::start(&["--replicaof", &format!("127.0.0.1 {}", master.port)]);
+    let mut m = master.conn();
+    let (mut c1, mut c2) = (r1.conn(), r2.conn());
+    assert!(wait_until(Duration::from_secs(10), || link_up(&mut c1) && link_up(&mut c2)));
+    let _: () = q(&mut m, &["SET", "before-failover", "1"]);
+
+    let s = sentinel(master.port);
+    let mut sc = s.conn();
+    assert_eq!(master_addr(&mut sc), Some(("127.0.0.1".into(), master.port.to_string())));
+    // The sentinel discovers both replicas from the master's INFO.
+    assert!(wait_until(Duration::from_secs(15), || {
+        redis::cmd("SENTINEL")
+            .arg("REPLICAS")
+            .arg("mymaster")
+            .query::<Vec<redis::Value>>(&mut sc)
+            .map_or(0, |v| v.len())
+            == 2
+    }));
+
+    let mut sub = s.raw().await;
+    sub.set_timeout(Some(Duration::from_secs(30)));
+    sub.cmd(&["SUBSCRIBE", "+switch-master"]).await.expect("subscribe");
+
+    let killed_at = Instant::now();
+    master.signal("KILL");
+    let msg = sub.next_push().await.expect("+switch-master within 30 s");
+    let elapsed = killed_at.elapsed();
+    let Frame::Array(parts) = msg else { panic!("not a message") };
+    let payload = String::from_utf8_lossy(parts[2].as_bytes().expect("payload")).into_owned();
+    let words: Vec<&str> = payload.split(' ').collect();
+    assert_eq!(&words[..3], &["mymaster", "127.0.0.1", &master.port.to_string()[..]], "{payload}");
+    let new_port: u16 = words[4].parse().expect("port");
+    assert!(new_port == r1.port || new_port == r2.port, "{payload}");
+    eprintln!("kill -9 to +switch-master: {elapsed:?}");
+
+    assert_eq!(master_addr(&mut sc), Some(("127.0.0.1".into(), new_port.to_string())));
+    let (new, other) = if new_port == r1.port { (&r1, &r2) } else { (&r2, &r1) };
+    let mut n = new.conn();
+    let mut o = other.conn();
+    assert_eq!(info_field(&mut n, "replication", "role").as_deref(), Some("master"));
+    assert!(wait_until(Duration::from_secs(10), || {
+        info_field(&mut o, "replication", "master_port").as_deref() == Some(&new_port.to_string()[..])
+            && link_up(&mut o)
+    }));
+    assert_eq!(info_int(&mut n, "stats", "sync_full"), 0, "the other replica continued with a partial resync");
+    let _: () = q(&mut n, &["SET", "after-failover", "2"]);
+    assert!(wait_until(Duration::from_secs(10), || q::<Option<String>>(&mut o, &["GET", "after-failover"]).is_some()));
+    let kept: String = q(&mut o, &["GET", "before-failover"]);
+    assert_eq!(kept, "1");
+
+    // Exactly one failover: no second +switch-master in the next seconds.
+    sub.set_timeout(Some(Duration::from_secs(4)));
+    assert!(sub.next_push().await.is_err(), "a second failover happened");
+}
