@@ -103,6 +103,8 @@ struct Instance {
     info_at: Option<u64>,
     last_reply_at: u64,
     connected: bool,
+    /// Last steady-state fix sent to it.
+    last_fix_at: Option<u64>,
 }
 
 /// One monitored master and its replicas, as this sentinel sees them.
@@ -160,6 +162,7 @@ impl Monitor {
             info_at: None,
             last_reply_at: now,
             connected: false,
+            last_fix_at: None,
         });
     }
 
@@ -304,6 +307,38 @@ impl Monitor {
         let others = self.replicas();
         let outputs = self.failover.replica_info(&addr, is_master, follows.as_deref(), link_up, &others, now);
         self.apply(outputs, out);
+        self.reconcile(now, &addr, is_master, follows.as_deref(), out);
+    }
+
+    /// Steady-state fixes (not during a failover, and only while our master looks sane): a
+    /// replica that claims to be a master — typically the old master coming back — is turned
+    /// into a replica (`+convert-to-slave`); a replica following another master is re-pointed
+    /// (`+fix-slave-config`). At most one attempt per instance every 4 s.
+    fn reconcile(&mut self, now: u64, addr: &str, is_master: bool, follows: Option<&str>, out: &mut Vec<Action>) {
+        if addr == self.master || self.failover_in_progress() || self.odown || self.is_sdown(&self.master.clone()) {
+            return;
+        }
+        let master_sane = self
+            .instances
+            .get(&self.master)
+            .is_some_and(|m| m.info.role == Role::Master && m.info_at.is_some_and(|t| now.saturating_sub(t) < 20_000));
+        if !master_sane {
+            return;
+        }
+        let event = if is_master {
+            "+convert-to-slave"
+        } else if follows.is_some_and(|f| f != self.master) {
+            "+fix-slave-config"
+        } else {
+            return;
+        };
+        let Some(i) = self.instances.get_mut(addr) else { return };
+        if i.last_fix_at.is_some_and(|t| now.saturating_sub(t) < 4000) {
+            return;
+        }
+        i.last_fix_at = Some(now);
+        out.push(Action::Publish(event, self.instance_label(addr)));
+        out.push(Action::Reconfigure(addr.to_string(), self.master.clone()));
     }
 
     fn evaluate(&mut self, now: u64, out: &mut Vec<Action>) {
@@ -539,6 +574,27 @@ mod tests {
         assert_eq!(m.master, R2);
         assert_eq!(m.config_epoch, 1);
         assert!(!m.failover_in_progress());
+    }
+
+    #[test]
+    fn the_old_master_coming_back_is_converted_to_a_replica() {
+        let (mut m, _) = healthy();
+        m.master = R2.into(); // as after a failover to R2; M is now listed as a replica
+        m.step(1100, Event::Info(R2.into(), Info { role: Role::Master, ..Info::default() }));
+        let out = published(&m.step(1200, Event::Info(M.into(), Info { role: Role::Master, ..Info::default() })));
+        assert_eq!(
+            out,
+            vec![
+                "+convert-to-slave slave 10.0.0.1:6379 10.0.0.1 6379 @ mymaster 10.0.0.3 6379",
+                "REPOINT 10.0.0.1:6379 -> 10.0.0.3:6379"
+            ]
+        );
+        assert!(
+            published(&m.step(1300, Event::Info(M.into(), Info { role: Role::Master, ..Info::default() }))).is_empty(),
+            "not again within 4 s"
+        );
+        let fixed = published(&m.step(1400, Event::Info(R1.into(), replica_info(1, "b", "10.9.9.9:1", true))));
+        assert_eq!(fixed[0], "+fix-slave-config slave 10.0.0.2:6379 10.0.0.2 6379 @ mymaster 10.0.0.3 6379");
     }
 
     #[test]
