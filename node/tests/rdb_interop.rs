@@ -40,11 +40,16 @@ async fn start_redis(dir: &Path, dbfilename: &str) -> (Redis, Client) {
         .stderr(Stdio::null())
         .spawn()
         .expect("redis-server is installed (scripts/test.sh installs it)");
+    let pid = child.id();
     let redis = Redis { child, port };
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
+        // Check that the server answering is this redis-server (its process id): another test
+        // may have taken the port between free_port() and the bind.
         if let Ok(mut c) = Client::connect(&format!("127.0.0.1:{port}"), Duration::from_secs(2)).await
-            && c.cmd(&["PING"]).await.ok() == Some(Frame::simple("PONG"))
+            && c.cmd(&["INFO", "server"]).await.ok().and_then(|f| {
+                f.as_bytes().map(|b| String::from_utf8_lossy(b).contains(&format!("process_id:{pid}\r\n")))
+            }) == Some(true)
         {
             return (redis, c);
         }

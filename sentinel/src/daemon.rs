@@ -1,7 +1,8 @@
 //! The driver: owns the sockets and the clock, feeds the pure [`Monitor`]s, carries out their
 //! actions.
 //!
-//! - One **link task** per instance PINGs it every second and sends INFO at the period the
+//! - One **link task** per instance PINGs it (every second, or every half down-after if that is
+//!   shorter) and sends INFO at the period the
 //!   monitor asks for, reporting every reply as an [`Event`]. A PING that gets no reply within a
 //!   second drops the connection (it is re-opened at once), so a late reply can never be taken
 //!   for the answer to a later command.
@@ -78,9 +79,13 @@ impl Core {
         if self.links.contains_key(&key) {
             return;
         }
+        // As Redis: PING at least every second, and at least twice per down-after period, so
+        // a reconnecting link is never judged down on a stale reply.
+        let down_after = self.monitors.get(name).map_or(30_000, |m| m.params.down_after_ms);
+        let ping = Duration::from_millis(down_after.div_ceil(2).clamp(100, 1000));
         let period = Arc::new(AtomicU64::new(10_000));
         self.links.insert(key, period.clone());
-        tokio::spawn(link(name.to_string(), addr.to_string(), self.tx.clone(), period, self.shutdown.clone()));
+        tokio::spawn(link(name.to_string(), addr.to_string(), self.tx.clone(), period, ping, self.shutdown.clone()));
     }
 
     /// Carries out a monitor's actions.
@@ -186,6 +191,7 @@ async fn link(
     addr: String,
     tx: mpsc::Sender<Msg>,
     info_period: Arc<AtomicU64>,
+    ping_period: Duration,
     cancel: CancellationToken,
 ) {
     let send = |e: Event| {
@@ -213,7 +219,7 @@ async fn link(
                     }
                     last_info = Some(Instant::now());
                 }
-                tokio::time::sleep(Duration::from_millis(1000)).await;
+                tokio::time::sleep(ping_period).await;
             }
             #[allow(unreachable_code)]
             Some(())

@@ -306,24 +306,41 @@ impl RedisServer {
     /// Starts `redis-server` without persistence, with diskless sync without delay, plus `args`;
     /// waits until it answers PING.
     pub fn start(args: &[&str]) -> RedisServer {
-        let port = free_port();
-        let dir = std::env::temp_dir().join(format!("vigil-redis-{}-{port}", std::process::id()));
-        std::fs::create_dir_all(&dir).expect("scratch dir");
-        let child = Command::new("redis-server")
-            .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
-            .args(["--repl-diskless-sync-delay", "0", "--dir"])
-            .arg(&dir)
-            .args(args)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("redis-server is installed");
-        let s = RedisServer { child, port, dir };
-        let up = wait_until(Duration::from_secs(10), || {
-            s.redis().get_connection().is_ok_and(|mut c| redis::cmd("PING").query::<String>(&mut c).is_ok())
-        });
-        assert!(up, "redis-server did not start on port {port}");
-        s
+        // A port picked by binding and releasing can be taken by another test before
+        // redis-server binds it: check that the server answering is ours (its process id), and
+        // try another port if not.
+        for _ in 0..5 {
+            let port = free_port();
+            let dir = std::env::temp_dir().join(format!("vigil-redis-{}-{port}", std::process::id()));
+            std::fs::create_dir_all(&dir).expect("scratch dir");
+            let child = Command::new("redis-server")
+                .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+                .args(["--repl-diskless-sync-delay", "0", "--dir"])
+                .arg(&dir)
+                .args(args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("redis-server is installed");
+            let pid = child.id();
+            let mut s = RedisServer { child, port, dir };
+            let ours = wait_until(Duration::from_secs(10), || {
+                if let Ok(Some(_)) = s.child.try_wait() {
+                    return true; // exited (port taken): stop waiting, retry below
+                }
+                s.redis().get_connection().is_ok_and(|mut c| {
+                    redis::cmd("INFO")
+                        .arg("server")
+                        .query::<String>(&mut c)
+                        .is_ok_and(|t| t.contains(&format!("process_id:{pid}\r\n")))
+                })
+            });
+            if ours && matches!(s.child.try_wait(), Ok(None)) {
+                return s;
+            }
+            drop(s);
+        }
+        panic!("redis-server did not start on a free port after 5 attempts");
     }
 
     /// A `redis` crate client.

@@ -33,6 +33,9 @@ async fn killing_the_master_fails_over_once_to_a_replica() {
     let (mut c1, mut c2) = (r1.conn(), r2.conn());
     assert!(wait_until(Duration::from_secs(10), || link_up(&mut c1) && link_up(&mut c2)));
     let _: () = q(&mut m, &["SET", "before-failover", "1"]);
+    // Replication is asynchronous: make sure both replicas have the write before the failover.
+    let acked: i64 = q(&mut m, &["WAIT", "2", "10000"]);
+    assert_eq!(acked, 2);
 
     let s = sentinel(master.port);
     let mut sc = s.conn();
@@ -104,4 +107,56 @@ async fn killing_the_master_fails_over_once_to_a_replica() {
     // Exactly one failover: no second +switch-master meanwhile or in the next seconds.
     sub.set_timeout(Some(Duration::from_secs(3)));
     assert!(sub.next_push().await.is_err(), "a second failover happened");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_failover_with_redis_server_data_nodes() {
+    use vigil_tests::RedisServer;
+    let master = RedisServer::start(&[]);
+    let r1 = RedisServer::start(&["--replicaof", "127.0.0.1", &master.port.to_string()]);
+    let r2 = RedisServer::start(&["--replicaof", "127.0.0.1", &master.port.to_string()]);
+    let mut m = master.conn();
+    let (mut c1, mut c2) = (r1.conn(), r2.conn());
+    assert!(wait_until(Duration::from_secs(15), || link_up(&mut c1) && link_up(&mut c2)));
+    let _: () = q(&mut m, &["SET", "before-failover", "1"]);
+    // Replication is asynchronous: make sure both replicas have the write before the failover.
+    let acked: i64 = q(&mut m, &["WAIT", "2", "10000"]);
+    assert_eq!(acked, 2);
+
+    let s = sentinel(master.port);
+    let mut sc = s.conn();
+    assert!(wait_until(Duration::from_secs(15), || {
+        redis::cmd("SENTINEL")
+            .arg("REPLICAS")
+            .arg("mymaster")
+            .query::<Vec<redis::Value>>(&mut sc)
+            .map_or(0, |v| v.len())
+            == 2
+    }));
+    let mut sub = s.raw().await;
+    sub.set_timeout(Some(Duration::from_secs(30)));
+    sub.cmd(&["SUBSCRIBE", "+switch-master"]).await.expect("subscribe");
+
+    let _logs = vigil_tests::LogsOnPanic(vec![&s]);
+    let old_port = master.port;
+    drop(m);
+    drop(master); // SIGKILL
+    let msg = sub.next_push().await.expect("+switch-master within 30 s");
+    let Frame::Array(parts) = msg else { panic!("not a message") };
+    let payload = String::from_utf8_lossy(parts[2].as_bytes().expect("payload")).into_owned();
+    let new_port: u16 = payload.split(' ').nth(4).and_then(|p| p.parse().ok()).expect("port");
+    assert!(payload.starts_with(&format!("mymaster 127.0.0.1 {old_port} 127.0.0.1 ")), "{payload}");
+    assert!(new_port == r1.port || new_port == r2.port);
+    assert_eq!(master_addr(&mut sc), Some(("127.0.0.1".into(), new_port.to_string())));
+    let (new, other) = if new_port == r1.port { (&r1, &r2) } else { (&r2, &r1) };
+    let mut n = new.conn();
+    assert_eq!(info_field(&mut n, "replication", "role").as_deref(), Some("master"));
+    assert!(wait_until(Duration::from_secs(15), || {
+        let Ok(mut o) = other.redis().get_connection() else { return false };
+        let Ok(text) = redis::cmd("INFO").arg("replication").query::<String>(&mut o) else { return false };
+        text.contains(&format!("master_port:{new_port}\r\n")) && text.contains("master_link_status:up")
+    }));
+    let mut o = other.conn();
+    let kept: String = q(&mut o, &["GET", "before-failover"]);
+    assert_eq!(kept, "1");
 }
