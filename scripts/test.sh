@@ -15,6 +15,11 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
 fi
 
+if ! python3 -c "import redis" >/dev/null 2>&1; then
+  echo "== installing redis-py (pip)"
+  python3 -m pip install --quiet --disable-pip-version-check redis
+fi
+
 echo "== building binaries"
 cargo build --workspace --bins
 

@@ -4,10 +4,10 @@
 //! core task (it owns the monitors), so a reply always reflects one consistent state. Events are
 //! delivered to SUBSCRIBE/PSUBSCRIBE clients from the core's broadcast feed.
 //!
-//! Implemented so far: PING, ROLE, INFO (sentinel section), CLIENT SETNAME/SETINFO, HELLO 2,
+//! Implemented so far: PING, ROLE, INFO (sentinel section), CLIENT SETNAME/SETINFO, HELLO 2/3,
 //! QUIT, SUBSCRIBE/PSUBSCRIBE, and SENTINEL GET-MASTER-ADDR-BY-NAME / GET-PRIMARY-ADDR-BY-NAME,
 //! MASTERS / PRIMARIES, MASTER / PRIMARY, REPLICAS / SLAVES, SENTINELS, MYID, FAILOVER,
-//! CKQUORUM. Replies use the RESP2 shapes (maps as flat arrays), which RESP3 clients also read.
+//! CKQUORUM. After `HELLO 3` replies are RESP3 (maps, push messages); otherwise RESP2 shapes.
 
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -32,9 +32,28 @@ fn split(addr: &str) -> (String, String) {
     (ip.to_string(), port.to_string())
 }
 
-/// A flat field/value array, every value a bulk string (as Redis Sentinel replies).
+/// A field/value map, every value a bulk string (as Redis Sentinel replies); RESP2
+/// connections get it as a flat array (see [`for_protocol`]).
 fn fields(pairs: Vec<(&str, String)>) -> Frame {
-    Frame::Array(pairs.into_iter().flat_map(|(k, v)| [bulk(k), bulk(v)]).collect())
+    Frame::Map(pairs.into_iter().map(|(k, v)| (bulk(k), bulk(v))).collect())
+}
+
+/// Rewrites RESP3-only shapes for a RESP2 connection: maps become flat arrays, nulls `*-1`.
+pub fn for_protocol(frame: Frame, resp: u8) -> Frame {
+    if resp >= 3 {
+        return frame;
+    }
+    match frame {
+        Frame::Map(pairs) => {
+            Frame::Array(pairs.into_iter().flat_map(|(k, v)| [for_protocol(k, resp), for_protocol(v, resp)]).collect())
+        }
+        Frame::Array(items) => Frame::Array(items.into_iter().map(|f| for_protocol(f, resp)).collect()),
+        Frame::Set(items) | Frame::Push(items) => {
+            Frame::Array(items.into_iter().map(|f| for_protocol(f, resp)).collect())
+        }
+        Frame::Null => Frame::NullBulk,
+        other => other,
+    }
 }
 
 fn master_fields(m: &Monitor, now: u64) -> Frame {
@@ -247,6 +266,7 @@ pub async fn serve(
     let mut args = Vec::new();
     let mut feed: Option<broadcast::Receiver<Published>> = None;
     let mut channels: Vec<(String, bool)> = Vec::new(); // (name or pattern, is pattern)
+    let mut resp = 2u8;
     loop {
         loop {
             match parser.parse(&mut rbuf, Limits::default(), &mut args) {
@@ -265,12 +285,25 @@ pub async fn serve(
                     return;
                 }
                 "client" | "auth" => Frame::simple("OK"),
-                "hello" => Frame::Array(
-                    [("server", "redis"), ("version", "7.0.15"), ("mode", "sentinel"), ("role", "sentinel")]
-                        .iter()
-                        .flat_map(|(k, v)| [bulk(k), bulk(v)])
-                        .collect(),
-                ),
+                "hello" => {
+                    match args.get(1).map(|v| lower(v)) {
+                        None => {}
+                        Some(v) if v == "2" || v == "3" => resp = if v == "3" { 3 } else { 2 },
+                        Some(_) => {
+                            err("NOPROTO unsupported protocol version").encode(&mut out);
+                            continue;
+                        }
+                    }
+                    Frame::Map(vec![
+                        (bulk("server"), bulk("redis")),
+                        (bulk("version"), bulk("7.0.15")),
+                        (bulk("proto"), Frame::Integer(resp as i64)),
+                        (bulk("id"), Frame::Integer(0)),
+                        (bulk("mode"), bulk("sentinel")),
+                        (bulk("role"), bulk("master")),
+                        (bulk("modules"), Frame::Array(vec![])),
+                    ])
+                }
                 "subscribe" | "psubscribe" => {
                     let pattern = cmd == "psubscribe";
                     let rx = feed.get_or_insert_with(|| events.subscribe());
@@ -279,10 +312,10 @@ pub async fn serve(
                     for ch in &args[1..] {
                         let ch = String::from_utf8_lossy(ch).into_owned();
                         channels.push((ch.clone(), pattern));
-                        acks.push(Frame::Array(vec![bulk(&cmd), bulk(ch), Frame::Integer(channels.len() as i64)]));
+                        acks.push(Frame::Push(vec![bulk(&cmd), bulk(ch), Frame::Integer(channels.len() as i64)]));
                     }
                     for a in acks {
-                        a.encode(&mut out);
+                        for_protocol(a, resp).encode(&mut out);
                     }
                     continue;
                 }
@@ -297,7 +330,7 @@ pub async fn serve(
                     }
                 }
             };
-            reply.encode(&mut out);
+            for_protocol(reply, resp).encode(&mut out);
         }
         if !out.is_empty() {
             if stream.write_all(&out).await.is_err() {
@@ -317,11 +350,11 @@ pub async fn serve(
                     let hit = if *pattern { glob(ch, &event) } else { *ch == event };
                     if hit {
                         let msg = if *pattern {
-                            Frame::Array(vec![bulk("pmessage"), bulk(ch), bulk(&event), bulk(&payload)])
+                            Frame::Push(vec![bulk("pmessage"), bulk(ch), bulk(&event), bulk(&payload)])
                         } else {
-                            Frame::Array(vec![bulk("message"), bulk(&event), bulk(&payload)])
+                            Frame::Push(vec![bulk("message"), bulk(&event), bulk(&payload)])
                         };
-                        msg.encode(&mut out);
+                        for_protocol(msg, resp).encode(&mut out);
                     }
                 }
             }
