@@ -38,10 +38,11 @@ fn fields(pairs: Vec<(&str, String)>) -> Frame {
     Frame::Map(pairs.into_iter().map(|(k, v)| (bulk(k), bulk(v))).collect())
 }
 
-/// Rewrites RESP3-only shapes for a RESP2 connection: maps become flat arrays, nulls `*-1`.
+/// Adapts shapes to the connection's protocol: for RESP2 maps become flat arrays and push
+/// frames arrays; for RESP3 a null array is the RESP3 null.
 pub fn for_protocol(frame: Frame, resp: u8) -> Frame {
     if resp >= 3 {
-        return frame;
+        return if frame == Frame::NullArray { Frame::Null } else { frame };
     }
     match frame {
         Frame::Map(pairs) => {
