@@ -66,6 +66,7 @@ pub struct Core {
     events: broadcast::Sender<Published>,
     links: BTreeMap<(String, String), Arc<AtomicU64>>,
     shutdown: CancellationToken,
+    dir: std::path::PathBuf,
 }
 
 impl Core {
@@ -103,8 +104,26 @@ impl Core {
                 Action::Reconfigure(addr, to) => {
                     tokio::spawn(send_transaction(name.to_string(), addr, Some(to), self.tx.clone()));
                 }
-                Action::Save => {}
+                Action::Save => self.save(),
             }
+        }
+    }
+
+    /// Writes the state file (see [`crate::state`]); failures are logged, not fatal.
+    fn save(&self) {
+        let groups = self.monitors.values().map(|m| {
+            (
+                m.name.as_str(),
+                crate::state::Saved {
+                    master: m.master.clone(),
+                    config_epoch: m.config_epoch,
+                    current_epoch: m.current_epoch,
+                    replicas: m.replicas(),
+                },
+            )
+        });
+        if let Err(e) = crate::state::save(&self.dir, groups) {
+            tracing::warn!("cannot save the state in {}: {e}", self.dir.display());
         }
     }
 
@@ -126,7 +145,9 @@ impl Core {
 /// Starts the core task for `masters`; returns its inbox and the event feed.
 pub fn start(
     myid: String,
+    dir: std::path::PathBuf,
     masters: Vec<MasterConfig>,
+    saved: BTreeMap<String, crate::state::Saved>,
     shutdown: CancellationToken,
 ) -> (mpsc::Sender<Msg>, broadcast::Sender<Published>, tokio::task::JoinHandle<()>) {
     let (tx, rx) = mpsc::channel(4096);
@@ -139,10 +160,23 @@ pub fn start(
         events: events.clone(),
         links: BTreeMap::new(),
         shutdown: shutdown.clone(),
+        dir,
     };
     for m in masters {
         let now = core.now();
-        core.monitors.insert(m.name.clone(), Monitor::new(&m.name, m.addr.clone(), m.params, now));
+        let mut monitor = Monitor::new(&m.name, m.addr.clone(), m.params, now);
+        // What a previous run learnt wins over the command line: after a failover the
+        // configured address is the old master.
+        if let Some(s) = saved.get(&m.name).filter(|s| !s.master.is_empty()) {
+            monitor.restore(s.master.clone(), s.config_epoch, s.current_epoch, &s.replicas, now);
+            tracing::info!(name = %m.name, master = %s.master, epoch = s.config_epoch, "resumed from the state file");
+        }
+        let replicas = monitor.replicas();
+        let m = MasterConfig { addr: monitor.master.clone(), ..m };
+        core.monitors.insert(m.name.clone(), monitor);
+        for r in replicas {
+            core.open_link(&m.name, &r);
+        }
         let _ = events.send((
             "+monitor".into(),
             format!("master {} {} quorum {}", m.name, m.addr.replace(':', " "), m.params.quorum),

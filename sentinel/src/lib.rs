@@ -18,10 +18,11 @@
 //! clients on the sentinel port.
 //!
 //! What we deliberately do not do yet: sentinel groups (ODOWN from peers, elections — the next
-//! issue), TILT, the state file beyond `myid`, SENTINEL MONITOR/REMOVE/SET/RESET at run time,
+//! issue), TILT, SENTINEL MONITOR/REMOVE/SET/RESET at run time,
 //! scripts, the old master's conversion when it returns, RESP3 reply shapes.
 
 pub mod api;
 pub mod core;
 pub mod daemon;
 pub mod info;
+pub mod state;

@@ -104,7 +104,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {}:{}", args.bind, args.port))?;
     let port = listener.local_addr()?.port();
     let shutdown = CancellationToken::new();
-    let (core, events, core_task) = daemon::start(myid.clone(), masters, shutdown.clone());
+    let saved = vigil_sentinel::state::load(&args.dir).map_err(anyhow::Error::msg)?;
+    let (core, events, core_task) = daemon::start(myid.clone(), args.dir.clone(), masters, saved, shutdown.clone());
     tracing::info!(port, %myid, "vigil-sentinel {} ready to accept connections", env!("CARGO_PKG_VERSION"));
     let signals = shutdown.clone();
     tokio::spawn(async move {

@@ -166,6 +166,19 @@ impl Monitor {
         });
     }
 
+    /// Restores what a previous run learnt: the current master, the epochs, the replicas.
+    pub fn restore(&mut self, master: String, config_epoch: u64, current_epoch: u64, replicas: &[String], now: u64) {
+        if master != self.master {
+            self.add(master.clone(), now);
+            self.master = master;
+        }
+        self.config_epoch = config_epoch;
+        self.current_epoch = current_epoch;
+        for r in replicas {
+            self.add(r.clone(), now);
+        }
+    }
+
     /// The replicas known, by address.
     pub fn replicas(&self) -> Vec<Addr> {
         self.instances.keys().filter(|a| **a != self.master).cloned().collect()
