@@ -583,45 +583,40 @@ impl<'a> Locked<'a> {
         }
     }
 
-    /// Every held shard.
-    fn held(&mut self) -> Vec<&mut Shard> {
+    /// Calls `f` on every held shard, without allocating (this runs for every command).
+    fn for_each_held(&mut self, mut f: impl FnMut(&mut Shard)) {
         match &mut self.guards {
-            Guards::None => Vec::new(),
-            Guards::One(_, g) => vec![&mut **g],
-            Guards::Many(v) => v.iter_mut().map(|(_, g)| &mut **g).collect(),
-            Guards::All(v) => v.iter_mut().map(|g| &mut **g).collect(),
+            Guards::None => {}
+            Guards::One(_, g) => f(g),
+            Guards::Many(v) => v.iter_mut().for_each(|(_, g)| f(g)),
+            Guards::All(v) => v.iter_mut().for_each(|g| f(g)),
         }
     }
 
     /// Sum of the change counters of the held shards (compare before and after a command).
     pub fn dirty(&mut self) -> u64 {
-        match &mut self.guards {
-            Guards::None => 0,
-            Guards::One(_, g) => g.dbs.iter().map(Db::dirty).sum(),
-            _ => self.held().iter().map(|s| s.dbs.iter().map(Db::dirty).sum::<u64>()).sum(),
-        }
+        let mut sum = 0;
+        self.for_each_held(|s| sum += s.dbs.iter().map(Db::dirty).sum::<u64>());
+        sum
     }
 
     /// Keys the held shards deleted by expiry since the last call, with their database.
+    /// Allocates only when there are some.
     pub fn take_expired(&mut self) -> Vec<(usize, Str)> {
         let mut out = Vec::new();
-        for s in self.held() {
+        self.for_each_held(|s| {
             for (i, db) in s.dbs.iter_mut().enumerate() {
                 if db.has_expired() {
                     out.extend(db.take_expired().into_iter().map(|k| (i, k)));
                 }
             }
-        }
+        });
         out
     }
 
     /// Marks the held databases as being written by the master link (see `Db::master_view`).
     pub fn set_master_view(&mut self, on: bool) {
-        for s in self.held() {
-            for db in s.dbs.iter_mut() {
-                db.master_view = on;
-            }
-        }
+        self.for_each_held(|s| s.dbs.iter_mut().for_each(|db| db.master_view = on));
     }
 
     /// True if every shard is held.
