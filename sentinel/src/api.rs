@@ -243,7 +243,7 @@ fn sentinel(core: &mut Core, args: &[Bytes], now: u64) -> Frame {
                 return err("INPROG Failover already in progress");
             }
             let mut out = Vec::new();
-            m.start_failover(now, &mut out);
+            m.manual_failover(now, &mut out);
             let aborted = out
                 .iter()
                 .any(|a| matches!(a, crate::core::monitor::Action::Publish("-failover-abort-no-good-slave", _)));

@@ -98,6 +98,9 @@ impl Core {
                     let _ = self.events.send((event.to_string(), payload));
                 }
                 Action::Connect(addr) => self.open_link(name, &addr),
+                Action::PauseWrites(addr, ms) => {
+                    tokio::spawn(pause_writes(name.to_string(), addr, ms, self.tx.clone()));
+                }
                 Action::Promote(addr) => {
                     tokio::spawn(send_transaction(name.to_string(), addr, None, self.tx.clone()));
                 }
@@ -287,6 +290,9 @@ async fn send_transaction(name: String, addr: String, to: Option<String>, tx: mp
         vec!["CONFIG".into(), "REWRITE".into()],
         vec!["CLIENT".into(), "KILL".into(), "TYPE".into(), "normal".into()],
         vec!["CLIENT".into(), "KILL".into(), "TYPE".into(), "pubsub".into()],
+        // An old master paused by a graceful failover releases its held clients: they now get
+        // READONLY, never an acknowledgement that would be lost.
+        vec!["CLIENT".into(), "UNPAUSE".into()],
         vec!["EXEC".into()],
     ];
     let sent = async {
@@ -318,4 +324,22 @@ async fn send_transaction(name: String, addr: String, to: Option<String>, tx: mp
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+/// Graceful failover: `CLIENT PAUSE <ms> WRITE` on the old master, then report the offset its
+/// stream stopped at, and poll the replicas' INFO quickly so the catch-up is seen at once.
+async fn pause_writes(name: String, addr: String, ms: u64, tx: mpsc::Sender<Msg>) {
+    let Ok(mut c) = Client::connect(&addr, Duration::from_secs(1)).await else {
+        tracing::warn!(%addr, "graceful failover: cannot reach the master to pause it");
+        return;
+    };
+    if c.cmd_ok(&["CLIENT", "PAUSE", &ms.to_string(), "WRITE"]).await.is_err() {
+        tracing::warn!(%addr, "graceful failover: CLIENT PAUSE refused");
+        return;
+    }
+    let Ok(text) = c.cmd(&["INFO", "replication"]).await else { return };
+    let Some(t) = text.as_bytes() else { return };
+    let parsed = info::parse(&String::from_utf8_lossy(t));
+    tracing::info!(%addr, offset = parsed.master_repl_offset, "writes paused on the master for the failover");
+    let _ = tx.send(Msg::Link(name, Event::MasterPaused(parsed.master_repl_offset))).await;
 }

@@ -48,6 +48,8 @@ pub struct Info {
     pub repl_offset: u64,
     /// On a replica: `replica_announced` (default true).
     pub announced: bool,
+    /// `master_repl_offset`: on a master, the offset of the last byte of its stream.
+    pub master_repl_offset: u64,
 }
 
 /// Parses an INFO reply.
@@ -73,6 +75,7 @@ pub fn parse(text: &str) -> Info {
             }
             "slave_priority" | "replica_priority" => info.priority = value.parse().unwrap_or(100),
             "slave_repl_offset" => info.repl_offset = value.parse().unwrap_or(0),
+            "master_repl_offset" => info.master_repl_offset = value.parse().unwrap_or(0),
             "replica_announced" => info.announced = value != "0",
             k if k.starts_with("slave") && k[5..].chars().all(|c| c.is_ascii_digit()) && k.len() > 5 => {
                 if let Some(r) = listed_replica(value) {

@@ -33,6 +33,9 @@ pub enum Output {
     Reconfigure(Addr, Addr),
     /// The failover ended: the master is now `Addr` (announce `+switch-master`, save state).
     Switched(Addr),
+    /// Graceful failover: pause writes on the old master (`CLIENT PAUSE ... WRITE`) and report
+    /// its replication offset once paused.
+    PauseWrites(Addr),
 }
 
 /// Where a replica's re-pointing stands (Redis's `SRI_RECONF_*`).
@@ -57,6 +60,16 @@ pub enum State {
     SelectReplica {
         /// When the failover started.
         started: u64,
+    },
+    /// Graceful failover: writes paused on the old master; waiting for the chosen replica to
+    /// have every byte of its stream before promoting it, so no acknowledged write is lost.
+    WaitReplicaSync {
+        /// The chosen replica.
+        replica: Addr,
+        /// When the failover started.
+        started: u64,
+        /// The paused master's offset, once known.
+        target: Option<u64>,
     },
     /// Waiting for the promotion transaction to go out.
     SendPromotion {
@@ -103,16 +116,28 @@ pub struct Failover {
     /// Current state.
     pub state: State,
     params: Params,
+    /// The old master is reachable: pause its writes and wait for the replica before promoting.
+    graceful: Option<Addr>,
 }
 
 impl Failover {
     /// An idle failover for master group `name`.
     pub fn new(name: &str, params: Params) -> Failover {
-        Failover { name: name.to_string(), state: State::Idle, params }
+        Failover { name: name.to_string(), state: State::Idle, params, graceful: None }
     }
 
     fn event(&self, name: &'static str, instance: &str) -> Output {
         Output::Event(name, instance.to_string())
+    }
+
+    /// Starts a graceful (manual) failover of the reachable master `old`: its writes are paused
+    /// and the chosen replica must catch up before it is promoted.
+    pub fn start_graceful(&mut self, now: u64, old: Addr) -> Vec<Output> {
+        let out = self.start(now);
+        if !out.is_empty() {
+            self.graceful = Some(old);
+        }
+        out
     }
 
     /// Starts a failover at `now` (the caller decided: ODOWN and elected, or forced).
@@ -120,6 +145,7 @@ impl Failover {
         if self.state != State::Idle {
             return Vec::new();
         }
+        self.graceful = None;
         self.state = State::SelectReplica { started: now };
         vec![Output::Event("+failover-state-select-slave", String::new())]
     }
@@ -134,14 +160,24 @@ impl Failover {
                 vec![Output::Event("-failover-abort-no-good-slave", String::new())]
             }
             Some(replica) => {
-                let out = vec![
-                    self.event("+selected-slave", &replica),
-                    self.event("+failover-state-send-slaveof-noone", &replica),
-                    Output::Promote(replica.clone()),
-                ];
+                let mut out = vec![self.event("+selected-slave", &replica)];
+                if let Some(old) = self.graceful.clone() {
+                    out.push(Output::PauseWrites(old));
+                    self.state = State::WaitReplicaSync { replica, started, target: None };
+                    return out;
+                }
+                out.push(self.event("+failover-state-send-slaveof-noone", &replica));
+                out.push(Output::Promote(replica.clone()));
                 self.state = State::SendPromotion { replica, started };
                 out
             }
+        }
+    }
+
+    /// The paused master's replication offset (graceful failover).
+    pub fn master_paused_at(&mut self, offset: u64) {
+        if let State::WaitReplicaSync { target, .. } = &mut self.state {
+            *target = Some(offset);
         }
     }
 
@@ -155,20 +191,36 @@ impl Failover {
 
     /// INFO from a replica: its role, the master it follows, and its link status.
     /// `others` lists every replica of the old master, to re-point once promotion is seen.
+    #[allow(clippy::too_many_arguments)]
     pub fn replica_info(
         &mut self,
         addr: &str,
         is_master: bool,
         follows: Option<&str>,
         link_up: bool,
+        offset: u64,
         others: &[Addr],
         now: u64,
     ) -> Vec<Output> {
+        if let State::WaitReplicaSync { replica, started, target } = &self.state {
+            if replica == addr && target.is_some_and(|t| offset >= t) {
+                let (replica, started) = (replica.clone(), *started);
+                let out =
+                    vec![self.event("+failover-state-send-slaveof-noone", &replica), Output::Promote(replica.clone())];
+                self.state = State::SendPromotion { replica, started };
+                return out;
+            }
+            return Vec::new();
+        }
         match &mut self.state {
             State::WaitPromotion { replica, .. } if replica == addr && is_master => {
                 let promoted = replica.clone();
-                let replicas =
+                // A graceful failover also re-points the old master, which is up.
+                let mut replicas: BTreeMap<Addr, Reconf> =
                     others.iter().filter(|a| **a != promoted).map(|a| (a.clone(), Reconf::Pending)).collect();
+                if let Some(old) = self.graceful.clone() {
+                    replicas.insert(old, Reconf::Pending);
+                }
                 self.state = State::ReconfReplicas { promoted: promoted.clone(), since: now, replicas };
                 let mut out = vec![
                     self.event("+promoted-slave", &promoted),
@@ -201,7 +253,9 @@ impl Failover {
     pub fn tick(&mut self, now: u64) -> Vec<Output> {
         let timeout = self.params.failover_timeout_ms;
         match &mut self.state {
-            State::SendPromotion { replica, started } | State::WaitPromotion { replica, started }
+            State::SendPromotion { replica, started }
+            | State::WaitPromotion { replica, started }
+            | State::WaitReplicaSync { replica, started, .. }
                 if now.saturating_sub(*started) > timeout =>
             {
                 let replica = replica.clone();
@@ -268,6 +322,7 @@ mod tests {
                 Output::Promote(a) => format!("PROMOTE {a}"),
                 Output::Reconfigure(a, to) => format!("REPOINT {a} -> {to}"),
                 Output::Switched(a) => format!("SWITCHED {a}"),
+                Output::PauseWrites(a) => format!("PAUSE {a}"),
             })
             .collect()
     }
@@ -283,13 +338,13 @@ mod tests {
         trace.extend(f.start(0));
         trace.extend(f.selected(Some("r1:1".into())));
         trace.extend(f.promotion_sent());
-        trace.extend(f.replica_info("r2:2", false, Some("old:0"), true, &replicas(), 100));
-        trace.extend(f.replica_info("r1:1", true, None, false, &replicas(), 200));
+        trace.extend(f.replica_info("r2:2", false, Some("old:0"), true, 0, &replicas(), 100));
+        trace.extend(f.replica_info("r1:1", true, None, false, 0, &replicas(), 200));
         // parallel-syncs 1: r2 first; r3 only once r2 is done.
-        trace.extend(f.replica_info("r2:2", false, Some("r1:1"), false, &replicas(), 300));
-        trace.extend(f.replica_info("r2:2", false, Some("r1:1"), true, &replicas(), 400));
-        trace.extend(f.replica_info("r3:3", false, Some("r1:1"), true, &replicas(), 500));
-        trace.extend(f.replica_info("r3:3", false, Some("r1:1"), true, &replicas(), 600));
+        trace.extend(f.replica_info("r2:2", false, Some("r1:1"), false, 0, &replicas(), 300));
+        trace.extend(f.replica_info("r2:2", false, Some("r1:1"), true, 0, &replicas(), 400));
+        trace.extend(f.replica_info("r3:3", false, Some("r1:1"), true, 0, &replicas(), 500));
+        trace.extend(f.replica_info("r3:3", false, Some("r1:1"), true, 0, &replicas(), 600));
         assert_eq!(
             names(&trace),
             vec![
@@ -316,6 +371,35 @@ mod tests {
     }
 
     #[test]
+    fn a_graceful_failover_waits_for_the_replica_before_promoting_and_repoints_the_old_master() {
+        let mut f = Failover::new("m", P);
+        let mut trace = Vec::new();
+        trace.extend(f.start_graceful(0, "old:0".into()));
+        trace.extend(f.selected(Some("r1:1".into())));
+        trace.extend(f.replica_info("r1:1", false, Some("old:0"), true, 50, &replicas(), 10));
+        f.master_paused_at(100);
+        trace.extend(f.replica_info("r1:1", false, Some("old:0"), true, 99, &replicas(), 20));
+        trace.extend(f.replica_info("r1:1", false, Some("old:0"), true, 100, &replicas(), 30));
+        trace.extend(f.promotion_sent());
+        trace.extend(f.replica_info("r1:1", true, None, false, 100, &["r1:1".into()], 40));
+        assert_eq!(
+            names(&trace),
+            vec![
+                "+failover-state-select-slave",
+                "+selected-slave",
+                "PAUSE old:0",
+                "+failover-state-send-slaveof-noone",
+                "PROMOTE r1:1",
+                "+failover-state-wait-promotion",
+                "+promoted-slave",
+                "+failover-state-reconf-slaves",
+                "REPOINT old:0 -> r1:1",
+                "+slave-reconf-sent",
+            ]
+        );
+    }
+
+    #[test]
     fn no_eligible_replica_aborts() {
         let mut f = Failover::new("m", P);
         f.start(0);
@@ -339,7 +423,7 @@ mod tests {
         f.start(0);
         f.selected(Some("r1:1".into()));
         f.promotion_sent();
-        f.replica_info("r1:1", true, None, false, &replicas(), 10);
+        f.replica_info("r1:1", true, None, false, 0, &replicas(), 10);
         // r2 never follows; r3 never gets its turn.
         let out = f.tick(1011);
         assert_eq!(
@@ -361,7 +445,7 @@ mod tests {
         f.start(0);
         f.selected(Some("r1:1".into()));
         f.promotion_sent();
-        f.replica_info("r1:1", true, None, false, &["r1:1".into(), "r2:2".into()], 0);
+        f.replica_info("r1:1", true, None, false, 0, &["r1:1".into(), "r2:2".into()], 0);
         let out = f.tick(10_001);
         assert_eq!(names(&out), vec!["+failover-end", "SWITCHED r1:1"]);
     }

@@ -62,6 +62,8 @@ pub enum Event {
     Info(Addr, Info),
     /// The promotion transaction was sent to this replica.
     PromotionSent(Addr),
+    /// Writes are paused on the master, whose stream ends at this offset.
+    MasterPaused(u64),
     /// Time passes.
     Tick,
 }
@@ -75,6 +77,9 @@ pub enum Action {
     Connect(Addr),
     /// Send the promotion transaction to this replica.
     Promote(Addr),
+    /// Pause writes on this master for this many ms, then report its offset
+    /// ([`Event::MasterPaused`]); graceful failover.
+    PauseWrites(Addr, u64),
     /// Re-point this replica to the new master.
     Reconfigure(Addr, Addr),
     /// Persist the state (epochs, master address, replicas).
@@ -208,6 +213,7 @@ impl Monitor {
         match self.failover.state {
             failover::State::Idle => None,
             failover::State::SelectReplica { .. } => Some("select_slave"),
+            failover::State::WaitReplicaSync { .. } => Some("wait_replica_sync"),
             failover::State::SendPromotion { .. } => Some("send_slaveof_noone"),
             failover::State::WaitPromotion { .. } => Some("wait_promotion"),
             failover::State::ReconfReplicas { .. } => Some("reconf_slaves"),
@@ -281,6 +287,7 @@ impl Monitor {
                 }
             }
             Event::Info(a, info) => self.on_info(now, a, info, &mut out),
+            Event::MasterPaused(offset) => self.failover.master_paused_at(offset),
             Event::PromotionSent(_) => {
                 let outputs = self.failover.promotion_sent();
                 self.apply(outputs, &mut out);
@@ -310,6 +317,7 @@ impl Monitor {
         };
         let is_master = info.role == Role::Master;
         let link_up = info.master_link_up;
+        let offset = info.repl_offset;
         if let Some(i) = self.instances.get_mut(&addr) {
             if is_master_addr {
                 i.detector.role_mismatch(info.role == Role::Replica, now);
@@ -318,7 +326,7 @@ impl Monitor {
             i.info_at = Some(now);
         }
         let others = self.replicas();
-        let outputs = self.failover.replica_info(&addr, is_master, follows.as_deref(), link_up, &others, now);
+        let outputs = self.failover.replica_info(&addr, is_master, follows.as_deref(), link_up, offset, &others, now);
         self.apply(outputs, out);
         self.reconcile(now, &addr, is_master, follows.as_deref(), out);
     }
@@ -385,8 +393,22 @@ impl Monitor {
         self.apply(outputs, out);
     }
 
+    /// A manual failover (`SENTINEL FAILOVER`). When the master is up it is graceful: writes are
+    /// paused on it, the chosen replica catches up to its offset, and only then is it promoted,
+    /// so no acknowledged write is lost (Redis Sentinel's manual failover loses them). A master
+    /// that is down is failed over as usual.
+    pub fn manual_failover(&mut self, now: u64, out: &mut Vec<Action>) {
+        let master = self.master.clone();
+        let up = self.instances.get(&master).is_some_and(|i| i.connected && !i.detector.is_down());
+        self.begin_failover(now, up.then_some(master), out);
+    }
+
     /// Starts a failover now: a new epoch, and (single sentinel) this sentinel is the leader.
     pub fn start_failover(&mut self, now: u64, out: &mut Vec<Action>) {
+        self.begin_failover(now, None, out);
+    }
+
+    fn begin_failover(&mut self, now: u64, graceful: Option<Addr>, out: &mut Vec<Action>) {
         self.current_epoch += 1;
         self.last_failover_start = Some(now);
         let label = self.instance_label(&self.master.clone());
@@ -394,7 +416,10 @@ impl Monitor {
         out.push(Action::Publish("+try-failover", label.clone()));
         out.push(Action::Publish("+elected-leader", label));
         out.push(Action::Save);
-        let started = self.failover.start(now);
+        let started = match graceful {
+            Some(old) => self.failover.start_graceful(now, old),
+            None => self.failover.start(now),
+        };
         self.apply(started, out);
         let best = self.choose(now);
         let chosen = self.failover.selected(best);
@@ -441,6 +466,7 @@ impl Monitor {
                     out.push(Action::Publish(name, self.instance_label(&about)));
                 }
                 Output::Promote(a) => out.push(Action::Promote(a)),
+                Output::PauseWrites(a) => out.push(Action::PauseWrites(a, self.params.failover_timeout_ms)),
                 Output::Reconfigure(a, to) => out.push(Action::Reconfigure(a, to)),
                 Output::Switched(new_master) => {
                     let (oip, oport) = split(&self.master);
