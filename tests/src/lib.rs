@@ -399,3 +399,34 @@ pub fn populate(c: &mut redis::Connection) {
     p.cmd("SELECT").arg(0).ignore();
     p.query::<()>(c).expect("populate");
 }
+
+/// Starts `vigil-sentinel` on port 0 with its state in `dir`, monitoring `mymaster` at
+/// `127.0.0.1:<master_port>` with `quorum`, plus `args` (e.g. `--down-after-ms 1000`).
+pub fn start_sentinel(dir: &std::path::Path, master_port: u16, quorum: u32, args: &[&str]) -> Node {
+    let mut cmd = Command::new(bin("vigil-sentinel"));
+    cmd.args(["--port", "0", "--dir", dir.to_str().expect("utf8 path")])
+        .args(["--monitor", "mymaster", "127.0.0.1", &master_port.to_string(), &quorum.to_string()])
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    Node::spawn(cmd)
+}
+
+/// A fresh scratch folder for a sentinel's state, unique to this test process and `tag`.
+pub fn sentinel_dir(tag: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("vigil-sentinel-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// `SENTINEL GET-MASTER-ADDR-BY-NAME mymaster` (None if unknown or unreachable).
+pub fn sentinel_master_addr(s: &Node) -> Option<(String, String)> {
+    let mut c = s.redis().get_connection().ok()?;
+    redis::cmd("SENTINEL").arg("GET-MASTER-ADDR-BY-NAME").arg("mymaster").query(&mut c).ok()
+}
+
+/// How many replicas the sentinel lists for `mymaster`.
+pub fn sentinel_replicas(s: &Node) -> usize {
+    let Ok(mut c) = s.redis().get_connection() else { return 0 };
+    redis::cmd("SENTINEL").arg("REPLICAS").arg("mymaster").query::<Vec<redis::Value>>(&mut c).map_or(0, |v| v.len())
+}

@@ -1,23 +1,11 @@
 //! The sentinel's client API: reply shapes and errors as Redis Sentinel gives them.
 
-use std::process::{Command, Stdio};
-
-use vigil_tests::{Node, q, q_err};
-
-fn sentinel_for(master: &Node) -> Node {
-    let dir = std::env::temp_dir().join(format!("vigil-sentinel-api-{}-{}", std::process::id(), master.port));
-    let mut cmd = Command::new(vigil_tests::bin("vigil-sentinel"));
-    cmd.args(["--port", "0", "--dir", dir.to_str().expect("utf8")])
-        .args(["--monitor", "mymaster", "127.0.0.1", &master.port.to_string(), "2"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    Node::spawn(cmd)
-}
+use vigil_tests::{Node, q, q_err, sentinel_dir, start_sentinel};
 
 #[test]
 fn replies_and_errors_match_redis_sentinel() {
     let master = Node::start(&[]);
-    let s = sentinel_for(&master);
+    let s = start_sentinel(&sentinel_dir("api"), master.port, 2, &[]);
     let mut c = s.conn();
     let pong: String = q(&mut c, &["PING"]);
     assert_eq!(pong, "PONG");

@@ -7,22 +7,12 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use vigil_proto::Frame;
-use vigil_tests::{Node, info_field, info_int, link_up, q, wait_until};
 
-fn sentinel(master_port: u16) -> Node {
-    let dir = std::env::temp_dir().join(format!("vigil-sentinel-test-{}-{master_port}", std::process::id()));
-    let mut cmd = Command::new(vigil_tests::bin("vigil-sentinel"));
-    cmd.args(["--port", "0", "--dir", dir.to_str().expect("utf8")])
-        .args(["--monitor", "mymaster", "127.0.0.1", &master_port.to_string(), "1"])
-        .args(["--down-after-ms", "1000", "--failover-timeout-ms", "30000"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    Node::spawn(cmd)
-}
-
-fn master_addr(s: &mut redis::Connection) -> Option<(String, String)> {
-    redis::cmd("SENTINEL").arg("GET-MASTER-ADDR-BY-NAME").arg("mymaster").query(s).ok()
-}
+const SENTINEL_ARGS: &[&str] = &["--down-after-ms", "1000", "--failover-timeout-ms", "30000"];
+use vigil_tests::{
+    Node, info_field, info_int, link_up, q, sentinel_dir, sentinel_master_addr, sentinel_replicas, start_sentinel,
+    wait_until,
+};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killing_the_master_fails_over_once_to_a_replica() {
@@ -37,18 +27,10 @@ async fn killing_the_master_fails_over_once_to_a_replica() {
     let acked: i64 = q(&mut m, &["WAIT", "2", "10000"]);
     assert_eq!(acked, 2);
 
-    let s = sentinel(master.port);
-    let mut sc = s.conn();
-    assert_eq!(master_addr(&mut sc), Some(("127.0.0.1".into(), master.port.to_string())));
+    let s = start_sentinel(&sentinel_dir(&format!("failover-{}", master.port)), master.port, 1, SENTINEL_ARGS);
+    assert_eq!(sentinel_master_addr(&s), Some(("127.0.0.1".into(), master.port.to_string())));
     // The sentinel discovers both replicas from the master's INFO.
-    assert!(wait_until(Duration::from_secs(15), || {
-        redis::cmd("SENTINEL")
-            .arg("REPLICAS")
-            .arg("mymaster")
-            .query::<Vec<redis::Value>>(&mut sc)
-            .map_or(0, |v| v.len())
-            == 2
-    }));
+    assert!(wait_until(Duration::from_secs(15), || sentinel_replicas(&s) == 2));
 
     let mut sub = s.raw().await;
     sub.set_timeout(Some(Duration::from_secs(30)));
@@ -66,7 +48,7 @@ async fn killing_the_master_fails_over_once_to_a_replica() {
     assert!(new_port == r1.port || new_port == r2.port, "{payload}");
     eprintln!("kill -9 to +switch-master: {elapsed:?}");
 
-    assert_eq!(master_addr(&mut sc), Some(("127.0.0.1".into(), new_port.to_string())));
+    assert_eq!(sentinel_master_addr(&s), Some(("127.0.0.1".into(), new_port.to_string())));
     let (new, other) = if new_port == r1.port { (&r1, &r2) } else { (&r2, &r1) };
     let mut n = new.conn();
     let mut o = other.conn();
@@ -123,16 +105,8 @@ async fn the_same_failover_with_redis_server_data_nodes() {
     let acked: i64 = q(&mut m, &["WAIT", "2", "10000"]);
     assert_eq!(acked, 2);
 
-    let s = sentinel(master.port);
-    let mut sc = s.conn();
-    assert!(wait_until(Duration::from_secs(15), || {
-        redis::cmd("SENTINEL")
-            .arg("REPLICAS")
-            .arg("mymaster")
-            .query::<Vec<redis::Value>>(&mut sc)
-            .map_or(0, |v| v.len())
-            == 2
-    }));
+    let s = start_sentinel(&sentinel_dir(&format!("failover-{}", master.port)), master.port, 1, SENTINEL_ARGS);
+    assert!(wait_until(Duration::from_secs(15), || sentinel_replicas(&s) == 2));
     let mut sub = s.raw().await;
     sub.set_timeout(Some(Duration::from_secs(30)));
     sub.cmd(&["SUBSCRIBE", "+switch-master"]).await.expect("subscribe");
@@ -147,7 +121,7 @@ async fn the_same_failover_with_redis_server_data_nodes() {
     let new_port: u16 = payload.split(' ').nth(4).and_then(|p| p.parse().ok()).expect("port");
     assert!(payload.starts_with(&format!("mymaster 127.0.0.1 {old_port} 127.0.0.1 ")), "{payload}");
     assert!(new_port == r1.port || new_port == r2.port);
-    assert_eq!(master_addr(&mut sc), Some(("127.0.0.1".into(), new_port.to_string())));
+    assert_eq!(sentinel_master_addr(&s), Some(("127.0.0.1".into(), new_port.to_string())));
     let (new, other) = if new_port == r1.port { (&r1, &r2) } else { (&r2, &r1) };
     let mut n = new.conn();
     assert_eq!(info_field(&mut n, "replication", "role").as_deref(), Some("master"));

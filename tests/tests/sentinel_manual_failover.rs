@@ -3,12 +3,11 @@
 //! it promoted. Redis Sentinel's manual failover loses about 2,200 acknowledged writes at 200
 //! writes/s on the project's machine (../shared/reference/redis-measured.md).
 
-use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
-use vigil_tests::{Node, link_up, q, wait_until};
+use vigil_tests::{Node, link_up, q, sentinel_dir, sentinel_replicas, start_sentinel, wait_until};
 
 #[test]
 fn a_manual_failover_under_a_concurrent_writer_loses_no_acknowledged_write() {
@@ -16,33 +15,10 @@ fn a_manual_failover_under_a_concurrent_writer_loses_no_acknowledged_write() {
     let r1 = Node::start(&["--replicaof", &format!("127.0.0.1 {}", master.port)]);
     let r2 = Node::start(&["--replicaof", &format!("127.0.0.1 {}", master.port)]);
     assert!(wait_until(Duration::from_secs(10), || link_up(&mut r1.conn()) && link_up(&mut r2.conn())));
-    let dir = std::env::temp_dir().join(format!("vigil-sentinel-manual-{}", std::process::id()));
-    let s = {
-        let mut cmd = Command::new(vigil_tests::bin("vigil-sentinel"));
-        cmd.args(["--port", "0", "--dir", dir.to_str().expect("utf8")])
-            .args([
-                "--monitor",
-                "mymaster",
-                "127.0.0.1",
-                &master.port.to_string(),
-                "1",
-                "--failover-timeout-ms",
-                "30000",
-            ])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        Node::spawn(cmd)
-    };
+    let s = start_sentinel(&sentinel_dir("manual"), master.port, 1, &["--failover-timeout-ms", "30000"]);
     let _logs = vigil_tests::LogsOnPanic(vec![&s]);
     let mut sc = s.conn();
-    assert!(wait_until(Duration::from_secs(15), || {
-        redis::cmd("SENTINEL")
-            .arg("REPLICAS")
-            .arg("mymaster")
-            .query::<Vec<redis::Value>>(&mut sc)
-            .map_or(0, |v| v.len())
-            == 2
-    }));
+    assert!(wait_until(Duration::from_secs(15), || sentinel_replicas(&s) == 2));
 
     // A writer on the old master, counting every INCR the server acknowledged.
     let acked = Arc::new(AtomicU64::new(0));

@@ -4,7 +4,7 @@
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use vigil_tests::{Node, link_up, wait_until};
+use vigil_tests::{Node, link_up, sentinel_dir, start_sentinel, wait_until};
 
 #[test]
 fn redis_py_sentinel_client_follows_the_failover() {
@@ -12,15 +12,7 @@ fn redis_py_sentinel_client_follows_the_failover() {
     let r1 = Node::start(&["--replicaof", &format!("127.0.0.1 {}", master.port)]);
     let r2 = Node::start(&["--replicaof", &format!("127.0.0.1 {}", master.port)]);
     assert!(wait_until(Duration::from_secs(10), || link_up(&mut r1.conn()) && link_up(&mut r2.conn())));
-    let dir = std::env::temp_dir().join(format!("vigil-sentinel-py-{}", std::process::id()));
-    let sentinel = {
-        let mut cmd = Command::new(vigil_tests::bin("vigil-sentinel"));
-        cmd.args(["--port", "0", "--dir", dir.to_str().expect("utf8")])
-            .args(["--monitor", "mymaster", "127.0.0.1", &master.port.to_string(), "1", "--down-after-ms", "1000"])
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        Node::spawn(cmd)
-    };
+    let sentinel = start_sentinel(&sentinel_dir("py"), master.port, 1, &["--down-after-ms", "1000"]);
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/py/sentinel_writer.py");
     let writer = Command::new("python3")
         .args([script, &sentinel.port.to_string(), "8"])
