@@ -16,7 +16,7 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 use vigil_proto::{Frame, Limits, RequestParser};
 
-use crate::core::monitor::Monitor;
+use crate::core::monitor::{Monitor, split};
 use crate::daemon::{ApiRequest, Core, Msg, Published};
 
 fn bulk(s: impl AsRef<[u8]>) -> Frame {
@@ -25,11 +25,6 @@ fn bulk(s: impl AsRef<[u8]>) -> Frame {
 
 fn err(s: &str) -> Frame {
     Frame::error(s)
-}
-
-fn split(addr: &str) -> (String, String) {
-    let (ip, port) = addr.rsplit_once(':').unwrap_or((addr, "0"));
-    (ip.to_string(), port.to_string())
 }
 
 /// A field/value map, every value a bulk string (as Redis Sentinel replies); RESP2
@@ -76,8 +71,8 @@ fn master_fields(m: &Monitor, now: u64) -> Frame {
     }
     let mut pairs = vec![
         ("name", m.name.clone()),
-        ("ip", ip),
-        ("port", port),
+        ("ip", ip.to_string()),
+        ("port", port.to_string()),
         ("runid", st.as_ref().and_then(|s| s.info.run_id.clone()).unwrap_or_default()),
         ("flags", flags.join(",")),
         ("link-pending-commands", "0".into()),
@@ -123,8 +118,8 @@ fn replica_fields(m: &Monitor, addr: &str, now: u64) -> Option<Frame> {
     }
     let mut pairs = vec![
         ("name", addr.to_string()),
-        ("ip", ip),
-        ("port", port),
+        ("ip", ip.to_string()),
+        ("port", port.to_string()),
         ("runid", st.info.run_id.clone().unwrap_or_default()),
         ("flags", flags.join(",")),
         ("link-pending-commands", "0".into()),

@@ -131,7 +131,8 @@ pub struct Monitor {
     last_failover_start: Option<u64>,
 }
 
-fn split(addr: &str) -> (&str, &str) {
+/// `ip:port` split into its two parts.
+pub fn split(addr: &str) -> (&str, &str) {
     addr.rsplit_once(':').unwrap_or((addr, "0"))
 }
 
