@@ -293,7 +293,9 @@ pub fn execute(ctx: &mut Ctx<'_>, args: &[Bytes]) -> Reply {
         ctx.session.info.multi.store(m.queue.len() as i64, std::sync::atomic::Ordering::Relaxed);
         return Reply::Status("QUEUED");
     }
-    if !ctx.session.is_master_link && spec.name != "client|unpause" {
+    // One atomic load when no pause is in force (the common case).
+    if ctx.srv.paused_until(true, ctx.now_ms).is_some() && !ctx.session.is_master_link && spec.name != "client|unpause"
+    {
         let writes = spec.has(flags::WRITE)
             || spec.name == "publish"
             || (spec.name == "exec"
