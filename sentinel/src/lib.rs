@@ -1,6 +1,5 @@
 //! `vigil-sentinel`: the high-availability daemon beside the masters (Redis Sentinel
-//! compatible). This crate is being built; today it holds the decision code the daemon will
-//! drive, tested on its own.
+//! compatible).
 //!
 //! # How a sentinel decides (Redis Sentinel's model, which we keep)
 //! - **SDOWN** (subjectively down): *this* sentinel got no valid PING reply from an instance for
@@ -13,16 +12,21 @@
 //! - **Failover**: pick the best replica ([`core::select`]: priority, then replication offset,
 //!   then run id, after excluding down, disconnected, stale and priority-0 replicas), promote it
 //!   (`REPLICAOF NO ONE`), re-point the others, announce `+switch-master`.
+//! - **TILT**: after a stall or a clock jump the sentinel distrusts its timers for 30 s and acts
+//!   on nothing ([`core::tilt`]).
 //!
 //! Layers: [`core`] decides (pure), [`daemon`] drives (links, clock, actions), [`api`] answers
-//! clients on the sentinel port.
+//! clients on the sentinel port; [`config`] and [`state`] are what is configured and what is
+//! learnt; [`scripts`] runs the operator's notification and reconfiguration scripts.
 //!
-//! What we deliberately do not do yet: sentinel groups (ODOWN from peers, elections — the next
-//! issue), TILT, SENTINEL MONITOR/REMOVE/SET/RESET at run time,
-//! scripts, the old master's conversion when it returns, RESP3 reply shapes.
+//! What we deliberately do not do yet: sentinel groups (ODOWN from peers, elections, the hello
+//! channel and the pub/sub link to data nodes — the next issue), TLS, `rename-command`.
 
 pub mod api;
+pub mod config;
 pub mod core;
 pub mod daemon;
 pub mod info;
+pub mod logging;
+pub mod scripts;
 pub mod state;

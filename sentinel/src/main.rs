@@ -1,42 +1,58 @@
 //! `vigil-sentinel` command line: monitor masters, fail them over, answer clients.
+//!
+//! Everything can come from a YAML file (`--config`, see [`vigil_sentinel::config`]) or from
+//! flags; a flag given explicitly wins over the file.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Parser;
 use tokio_util::sync::CancellationToken;
-use vigil_sentinel::core::monitor::Params;
-use vigil_sentinel::daemon::{self, MasterConfig};
+use vigil_sentinel::config::{self, MasterConfig};
+use vigil_sentinel::daemon::{self, Boot};
 
 /// Command line of `vigil-sentinel`.
 #[derive(Parser, Debug)]
 #[command(name = "vigil-sentinel", version, about = "Vigil sentinel: monitors masters and fails them over")]
 struct Args {
-    /// Port of the client API (0 picks a free one).
-    #[arg(long, default_value_t = 26379)]
-    port: u16,
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1")]
-    bind: String,
-    /// Folder for the sentinel's state (its id).
-    #[arg(long, default_value = ".")]
-    dir: PathBuf,
+    /// YAML configuration file (only read, never written).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Port of the client API (default 26379; 0 picks a free one).
+    #[arg(long)]
+    port: Option<u16>,
+    /// Address to listen on (default 127.0.0.1).
+    #[arg(long)]
+    bind: Option<String>,
+    /// Folder for the sentinel's state (its id, epochs, learnt topology); default ".".
+    #[arg(long)]
+    dir: Option<PathBuf>,
+    /// Address this sentinel advertises.
+    #[arg(long)]
+    announce_ip: Option<String>,
+    /// Port this sentinel advertises.
+    #[arg(long)]
+    announce_port: Option<u16>,
     /// A master to monitor: NAME HOST PORT QUORUM (repeatable).
     #[arg(long, num_args = 4, value_names = ["NAME", "HOST", "PORT", "QUORUM"], action = clap::ArgAction::Append)]
     monitor: Vec<String>,
-    /// down-after-milliseconds for every monitored master.
-    #[arg(long, default_value_t = 30_000)]
-    down_after_ms: u64,
-    /// failover-timeout for every monitored master.
-    #[arg(long, default_value_t = 180_000)]
-    failover_timeout_ms: u64,
-    /// parallel-syncs for every monitored master.
-    #[arg(long, default_value_t = 1)]
-    parallel_syncs: usize,
+    /// down-after-milliseconds for every --monitor master (default 30000).
+    #[arg(long)]
+    down_after_ms: Option<u64>,
+    /// failover-timeout for every --monitor master (default 180000).
+    #[arg(long)]
+    failover_timeout_ms: Option<u64>,
+    /// parallel-syncs for every --monitor master (default 1).
+    #[arg(long)]
+    parallel_syncs: Option<usize>,
+    /// Log level: debug, verbose, notice, warning, nothing.
+    #[arg(long)]
+    loglevel: Option<String>,
 }
 
-fn masters(args: &Args) -> anyhow::Result<Vec<MasterConfig>> {
+fn flag_masters(args: &Args) -> anyhow::Result<Vec<MasterConfig>> {
     args.monitor
         .chunks(4)
         .map(|m| {
@@ -46,14 +62,8 @@ fn masters(args: &Args) -> anyhow::Result<Vec<MasterConfig>> {
                 m[3].parse().ok().filter(|q| *q >= 1).with_context(|| {
                     format!("--monitor {}: quorum '{}' must be an integer of at least 1", m[0], m[3])
                 })?;
-            let params = Params {
-                down_after_ms: args.down_after_ms,
-                failover_timeout_ms: args.failover_timeout_ms,
-                parallel_syncs: args.parallel_syncs.max(1),
-                quorum,
-                ..Params::default()
-            };
-            Ok(MasterConfig { name: m[0].clone(), addr: format!("{}:{port}", m[1]), params })
+            config::check_name(&m[0]).map_err(|e| anyhow::anyhow!("--monitor: {e}"))?;
+            Ok(MasterConfig::new(&m[0], config::join(&m[1], port), quorum))
         })
         .collect()
 }
@@ -79,7 +89,6 @@ fn myid(dir: &std::path::Path) -> anyhow::Result<String> {
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    tracing_subscriber::fmt().with_target(false).with_ansi(false).init();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -96,16 +105,60 @@ fn main() -> ExitCode {
     }
 }
 
+/// The file's settings with the flags laid over them.
+fn settings(args: &Args) -> anyhow::Result<(config::FileConfig, Vec<MasterConfig>)> {
+    let mut file = match &args.config {
+        Some(p) => config::load_file(p).map_err(anyhow::Error::msg)?,
+        None => config::FileConfig::default(),
+    };
+    if let Some(ip) = &args.announce_ip {
+        file.global.announce_ip = ip.clone();
+    }
+    if let Some(p) = args.announce_port {
+        file.global.announce_port = p;
+    }
+    if let Some(l) = &args.loglevel {
+        file.global.set("loglevel", l, false).map_err(|e| anyhow::anyhow!("--loglevel: {e}"))?;
+    }
+    let mut masters = file.masters.clone();
+    for m in flag_masters(args)? {
+        if masters.iter().any(|f| f.name == m.name) {
+            anyhow::bail!("--monitor {}: this master is also in the configuration file", m.name);
+        }
+        masters.push(m);
+    }
+    let from_flags: Vec<String> = args.monitor.chunks(4).map(|m| m[0].clone()).collect();
+    for m in masters.iter_mut().filter(|m| from_flags.contains(&m.name)) {
+        if let Some(v) = args.down_after_ms {
+            m.params.down_after_ms = v.max(1);
+        }
+        if let Some(v) = args.failover_timeout_ms {
+            m.params.failover_timeout_ms = v.max(1);
+        }
+        if let Some(v) = args.parallel_syncs {
+            m.params.parallel_syncs = v.max(1);
+        }
+    }
+    Ok((file, masters))
+}
+
 async fn run(args: Args) -> anyhow::Result<()> {
-    let masters = masters(&args)?;
-    let myid = myid(&args.dir)?;
-    let listener = tokio::net::TcpListener::bind((args.bind.as_str(), args.port))
+    let (file, masters) = settings(&args)?;
+    vigil_sentinel::logging::init(&file.global.loglevel);
+    let dir = args.dir.clone().or(file.dir.clone()).unwrap_or_else(|| PathBuf::from("."));
+    let bind = args.bind.clone().or(file.bind.clone()).unwrap_or_else(|| "127.0.0.1".into());
+    let port = args.port.or(file.port).unwrap_or(26379);
+    let myid = myid(&dir)?;
+    let state = vigil_sentinel::state::load(&dir).map_err(anyhow::Error::msg)?;
+    let listener = tokio::net::TcpListener::bind((bind.as_str(), port))
         .await
-        .with_context(|| format!("cannot listen on {}:{}", args.bind, args.port))?;
+        .with_context(|| format!("cannot listen on {bind}:{port}"))?;
     let port = listener.local_addr()?.port();
     let shutdown = CancellationToken::new();
-    let saved = vigil_sentinel::state::load(&args.dir).map_err(anyhow::Error::msg)?;
-    let (core, events, core_task) = daemon::start(myid.clone(), args.dir.clone(), masters, saved, shutdown.clone());
+    let requirepass = file.global.requirepass.clone();
+    let boot = Boot { myid: myid.clone(), dir, port, global: file.global, masters, state };
+    let (core, events, core_task) = daemon::start(boot, shutdown.clone());
+    let shared = Arc::new(vigil_sentinel::api::Shared { core, events, shutdown: shutdown.clone(), requirepass });
     tracing::info!(port, %myid, "vigil-sentinel {} ready to accept connections", env!("CARGO_PKG_VERSION"));
     let signals = shutdown.clone();
     tokio::spawn(async move {
@@ -124,7 +177,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             _ = shutdown.cancelled() => break,
             accepted = listener.accept() => {
                 if let Ok((stream, _)) = accepted {
-                    tokio::spawn(vigil_sentinel::api::serve(stream, core.clone(), events.clone(), shutdown.clone()));
+                    tokio::spawn(vigil_sentinel::api::serve(stream, shared.clone()));
                 }
             }
         }

@@ -1,19 +1,43 @@
 //! The sentinel's runtime state on disk: what a restarted sentinel resumes from.
 //!
-//! The user's command line (or config file) is only read; the state the sentinel learns — the
-//! current master of each group after failovers, the epochs, the replicas known — is written to
-//! `vigil-sentinel.state` in `--dir` on every change: to a temporary file, synced, then renamed
-//! over the old one, so a crash leaves the old state or the new one, never a mix.
+//! The user's config file (or command line) is only read — it may be read-only. Everything the
+//! sentinel learns or is told at run time goes to `vigil-sentinel.state` (YAML) in `--dir`,
+//! written on every change to a temporary file, synced, then renamed over the old one, so a
+//! crash leaves the old state or the new one, never a mix:
+//! - per master: the current master address after failovers, the epochs, the known replicas;
+//! - what `SENTINEL MONITOR`, `SET`, `REMOVE` and `CONFIG SET` changed: a master added at run
+//!   time with its whole definition, the options set on configured masters, the names of
+//!   configured masters removed, the global settings changed.
 //!
-//! Format: one record per line, space-separated: `master <name> <ip:port> <config-epoch>
-//! <current-epoch>` and `replica <name> <ip:port>`.
+//! On start the file's state is laid over the configuration: an option set at run time wins over
+//! the file (as Redis Sentinel's rewritten config does), an option never set at run time follows
+//! the config file, so editing the file and restarting still works.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+use serde::{Deserialize, Serialize};
+
+/// A master added with `SENTINEL MONITOR`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Added {
+    /// The address given to MONITOR.
+    pub addr: String,
+    /// The quorum given to MONITOR.
+    pub quorum: usize,
+}
+
 /// The saved view of one group.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, rename_all = "kebab-case")]
 pub struct Saved {
+    /// Set when the group was added at run time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub monitor: Option<Added>,
+    /// Options set at run time (`SENTINEL SET` names), applied over the configuration.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub options: BTreeMap<String, String>,
     /// Current master.
     pub master: String,
     /// Its config epoch.
@@ -24,51 +48,40 @@ pub struct Saved {
     pub replicas: Vec<String>,
 }
 
-fn path(dir: &Path) -> PathBuf {
+/// The whole state file.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default, rename_all = "kebab-case")]
+pub struct State {
+    /// Global settings changed with `SENTINEL CONFIG SET`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub config: BTreeMap<String, String>,
+    /// Configured masters removed with `SENTINEL REMOVE`.
+    #[serde(skip_serializing_if = "BTreeSet::is_empty")]
+    pub removed: BTreeSet<String>,
+    /// Every monitored group.
+    pub masters: BTreeMap<String, Saved>,
+}
+
+/// The state file's path in `dir`.
+pub fn path(dir: &Path) -> PathBuf {
     dir.join("vigil-sentinel.state")
 }
 
-/// Reads the saved state (empty if there is none). A malformed line is an error naming it.
-pub fn load(dir: &Path) -> Result<std::collections::BTreeMap<String, Saved>, String> {
+/// Reads the saved state (empty if there is none); a malformed file is an error naming it.
+pub fn load(dir: &Path) -> Result<State, String> {
     let p = path(dir);
-    let mut out = std::collections::BTreeMap::new();
-    let Ok(text) = std::fs::read_to_string(&p) else { return Ok(out) };
-    for (n, line) in text.lines().enumerate() {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        let bad = || {
-            format!(
-                "{}: line {}: expected 'master NAME ADDR EPOCH EPOCH' or 'replica NAME ADDR', got '{line}'",
-                p.display(),
-                n + 1
-            )
-        };
-        match f.as_slice() {
-            [] => {}
-            ["master", name, addr, ce, cur] => {
-                let s: &mut Saved = out.entry(name.to_string()).or_default();
-                s.master = addr.to_string();
-                s.config_epoch = ce.parse().map_err(|_| bad())?;
-                s.current_epoch = cur.parse().map_err(|_| bad())?;
-            }
-            ["replica", name, addr] => out.entry(name.to_string()).or_default().replicas.push(addr.to_string()),
-            _ => return Err(bad()),
-        }
-    }
-    Ok(out)
+    let Ok(text) = std::fs::read_to_string(&p) else { return Ok(State::default()) };
+    serde_yaml_ng::from_str(&text).map_err(|e| format!("{}: not a valid state file: {e}", p.display()))
 }
 
-/// Writes the state atomically.
-pub fn save<'a>(dir: &Path, groups: impl Iterator<Item = (&'a str, Saved)>) -> std::io::Result<()> {
-    let mut text = String::new();
-    for (name, s) in groups {
-        text.push_str(&format!("master {name} {} {} {}\n", s.master, s.config_epoch, s.current_epoch));
-        for r in &s.replicas {
-            text.push_str(&format!("replica {name} {r}\n"));
-        }
-    }
+/// Writes the state atomically (readable by the owner only: it may hold `auth-pass`).
+pub fn save(dir: &Path, state: &State) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let text = serde_yaml_ng::to_string(state).map_err(std::io::Error::other)?;
     let p = path(dir);
     let tmp = p.with_extension("state.tmp");
-    let mut f = std::fs::File::create(&tmp)?;
+    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+    f.write_all(b"# vigil-sentinel runtime state: written by the sentinel, do not edit while it runs\n")?;
     f.write_all(text.as_bytes())?;
     f.sync_all()?;
     std::fs::rename(&tmp, &p)?;
@@ -83,20 +96,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn saves_and_loads_and_names_a_bad_line() {
+    fn saves_and_loads_and_names_a_bad_file() {
         let dir = std::env::temp_dir().join(format!("vigil-state-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).expect("dir");
-        let s = Saved {
-            master: "10.0.0.3:6379".into(),
-            config_epoch: 2,
-            current_epoch: 3,
-            replicas: vec!["10.0.0.1:6379".into()],
-        };
-        save(&dir, [("mymaster", s.clone())].into_iter()).expect("save");
-        assert_eq!(load(&dir).expect("load").get("mymaster"), Some(&s));
-        std::fs::write(path(&dir), "master mymaster x\n").expect("write");
+        let mut st = State::default();
+        st.masters.insert(
+            "mymaster".into(),
+            Saved {
+                monitor: Some(Added { addr: "10.0.0.1:6379".into(), quorum: 2 }),
+                options: [("auth-pass".to_string(), "a b: c".to_string())].into(),
+                master: "10.0.0.3:6379".into(),
+                config_epoch: 2,
+                current_epoch: 3,
+                replicas: vec!["10.0.0.1:6379".into()],
+            },
+        );
+        st.removed.insert("old".into());
+        save(&dir, &st).expect("save");
+        assert_eq!(load(&dir).expect("load"), st);
+        std::fs::write(path(&dir), "masters: [1, 2\n").expect("write");
         let e = load(&dir).expect_err("bad");
-        assert!(e.contains("line 1") && e.contains("vigil-sentinel.state"), "{e}");
+        assert!(e.contains("vigil-sentinel.state"), "{e}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -16,7 +16,7 @@ fn replies_and_errors_match_redis_sentinel() {
     assert_eq!(q_err(&mut c, &["SENTINEL", "MASTER", "nosuch"]), "ERR No such master with that name");
     assert_eq!(q_err(&mut c, &["SENTINEL", "REPLICAS", "nosuch"]), "ERR No such master with that name");
     assert_eq!(q_err(&mut c, &["SENTINEL", "MASTER"]), "ERR wrong number of arguments for 'sentinel|master' command");
-    assert!(q_err(&mut c, &["SENTINEL", "NOSUCHSUB"]).starts_with("ERR unknown subcommand 'nosuchsub'"));
+    assert!(q_err(&mut c, &["SENTINEL", "NOSUCHSUB"]).starts_with("ERR unknown subcommand 'NOSUCHSUB'"));
 
     // SENTINEL MASTER: a flat field/value list in RESP2, every value a bulk string, Redis's order.
     let fields: Vec<String> = q(&mut c, &["SENTINEL", "MASTER", "mymaster"]);

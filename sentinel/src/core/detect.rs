@@ -79,6 +79,11 @@ impl Detector {
         }
     }
 
+    /// Changes the timing (`SENTINEL SET down-after-milliseconds`, ...).
+    pub fn set_params(&mut self, params: Params) {
+        self.params = params;
+    }
+
     /// The link came up or went down.
     pub fn link(&mut self, connected: bool) {
         self.connected = connected;
@@ -119,6 +124,11 @@ impl Detector {
         if self.params.reboot_down_after_ms > 0 {
             self.rebooted_at = Some(now);
         }
+    }
+
+    /// How long the oldest unanswered PING has been pending at `now` (0 if none).
+    pub fn ping_pending_for(&self, now: u64) -> u64 {
+        self.pending_since.map_or(0, |t| now.saturating_sub(t))
     }
 
     /// True while SDOWN.

@@ -103,10 +103,10 @@ pub struct Params {
     pub failover_timeout_ms: u64,
     /// parallel-syncs.
     pub parallel_syncs: usize,
+    /// A replica stuck in `Sent` this long counts as done (Redis's slave reconf timeout,
+    /// 10 s; `SENTINEL DEBUG slave-reconf-timeout`).
+    pub reconf_timeout_ms: u64,
 }
-
-/// A replica stuck in `Sent` this long counts as done (Redis's slave reconf timeout).
-const RECONF_SENT_TIMEOUT_MS: u64 = 10_000;
 
 /// The failover of one master.
 #[derive(Debug, Clone)]
@@ -115,7 +115,8 @@ pub struct Failover {
     pub name: String,
     /// Current state.
     pub state: State,
-    params: Params,
+    /// Timeouts and parallelism (changed by `SENTINEL SET`).
+    pub params: Params,
     /// The old master is reachable: pause its writes and wait for the replica before promoting.
     graceful: Option<Addr>,
 }
@@ -266,7 +267,7 @@ impl Failover {
                 let promoted = promoted.clone();
                 let mut out = Vec::new();
                 for r in replicas.values_mut() {
-                    if matches!(*r, Reconf::Sent(at) if now.saturating_sub(at) > RECONF_SENT_TIMEOUT_MS) {
+                    if matches!(*r, Reconf::Sent(at) if now.saturating_sub(at) > self.params.reconf_timeout_ms) {
                         *r = Reconf::Done;
                     }
                 }
@@ -313,7 +314,7 @@ impl Failover {
 mod tests {
     use super::*;
 
-    const P: Params = Params { failover_timeout_ms: 180_000, parallel_syncs: 1 };
+    const P: Params = Params { failover_timeout_ms: 180_000, parallel_syncs: 1, reconf_timeout_ms: 10_000 };
 
     fn names(out: &[Output]) -> Vec<String> {
         out.iter()
@@ -419,7 +420,8 @@ mod tests {
 
     #[test]
     fn after_promotion_the_failover_always_completes_by_timeout() {
-        let mut f = Failover::new("m", Params { failover_timeout_ms: 1000, parallel_syncs: 1 });
+        let mut f =
+            Failover::new("m", Params { failover_timeout_ms: 1000, parallel_syncs: 1, reconf_timeout_ms: 10_000 });
         f.start(0);
         f.selected(Some("r1:1".into()));
         f.promotion_sent();

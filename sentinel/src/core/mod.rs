@@ -3,12 +3,14 @@
 //! - [`detect`]: subjective failure detection (SDOWN) of one instance;
 //! - [`select`]: the choice of the replica to promote;
 //! - [`failover`]: the failover state machine the leader runs;
-//! - [`monitor`]: one monitored master: all of the above composed behind `step(now, event)`.
+//! - [`monitor`]: one monitored master: all of the above composed behind `step(now, event)`;
+//! - [`tilt`]: the sentinel's distrust of its own timer after a stall or a clock jump.
 //!
 //! The driver that owns the links feeds them events and the time, and carries out what they
-//! decide. ODOWN, epochs, leader election and TILT join these in the sentinel issue.
+//! decide. Agreement between sentinels (ODOWN from peers, leader election) is the next layer.
 
 pub mod detect;
 pub mod failover;
 pub mod monitor;
 pub mod select;
+pub mod tilt;

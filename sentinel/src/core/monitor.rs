@@ -18,7 +18,7 @@ use super::select::{self, Candidate, Limits};
 use crate::info::{Info, Role};
 
 /// Timing and policy of one monitored master (Redis's per-master options).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Params {
     /// down-after-milliseconds.
     pub down_after_ms: u64,
@@ -32,6 +32,10 @@ pub struct Params {
     pub ping_period_ms: u64,
     /// INFO period.
     pub info_period_ms: u64,
+    /// master-reboot-down-after-period (0: off).
+    pub reboot_down_after_ms: u64,
+    /// Slave reconf timeout (10 s).
+    pub reconf_timeout_ms: u64,
 }
 
 impl Default for Params {
@@ -43,6 +47,8 @@ impl Default for Params {
             quorum: 1,
             ping_period_ms: 1000,
             info_period_ms: 10_000,
+            reboot_down_after_ms: 0,
+            reconf_timeout_ms: 10_000,
         }
     }
 }
@@ -64,6 +70,9 @@ pub enum Event {
     PromotionSent(Addr),
     /// Writes are paused on the master, whose stream ends at this offset.
     MasterPaused(u64),
+    /// The sentinel entered (true) or left (false) TILT: while in TILT nothing is judged down
+    /// and nothing is acted on (see [`super::tilt`]).
+    Tilt(bool),
     /// Time passes.
     Tick,
 }
@@ -84,6 +93,8 @@ pub enum Action {
     Reconfigure(Addr, Addr),
     /// Persist the state (epochs, master address, replicas).
     Save,
+    /// Run the client-reconfig-script: the master moves `from` -> `to` (this sentinel leads).
+    ClientReconfig(Addr, Addr),
 }
 
 /// What the API reports of one instance.
@@ -99,6 +110,12 @@ pub struct InstanceStatus {
     pub connected: bool,
     /// Time since the last valid PING reply.
     pub since_reply_ms: u64,
+    /// Time since the last reply of any kind.
+    pub since_any_reply_ms: u64,
+    /// How long the oldest unanswered PING has been pending (0: none).
+    pub ping_pending_ms: u64,
+    /// Time since the reported role last changed.
+    pub role_reported_ms: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -107,6 +124,8 @@ struct Instance {
     info: Info,
     info_at: Option<u64>,
     last_reply_at: u64,
+    last_any_reply_at: u64,
+    role_changed_at: u64,
     connected: bool,
     /// Last steady-state fix sent to it.
     last_fix_at: Option<u64>,
@@ -129,6 +148,9 @@ pub struct Monitor {
     odown: bool,
     failover: Failover,
     last_failover_start: Option<u64>,
+    tilt: bool,
+    /// The sentinel this one voted for as failover leader, and the vote's epoch.
+    leader: Option<(String, u64)>,
 }
 
 /// `ip:port` split into its two parts.
@@ -139,8 +161,11 @@ pub fn split(addr: &str) -> (&str, &str) {
 impl Monitor {
     /// Starts monitoring `master` at `now`.
     pub fn new(name: &str, master: Addr, params: Params, now: u64) -> Monitor {
-        let fparams =
-            failover::Params { failover_timeout_ms: params.failover_timeout_ms, parallel_syncs: params.parallel_syncs };
+        let fparams = failover::Params {
+            failover_timeout_ms: params.failover_timeout_ms,
+            parallel_syncs: params.parallel_syncs,
+            reconf_timeout_ms: params.reconf_timeout_ms,
+        };
         let mut m = Monitor {
             name: name.to_string(),
             master: master.clone(),
@@ -151,22 +176,45 @@ impl Monitor {
             odown: false,
             failover: Failover::new(name, fparams),
             last_failover_start: None,
+            tilt: false,
+            leader: None,
         };
         m.add(master, now);
         m
     }
 
-    fn add(&mut self, addr: Addr, now: u64) {
-        let dp = detect::Params {
+    fn detect_params(&self) -> detect::Params {
+        detect::Params {
             down_after_ms: self.params.down_after_ms,
             info_period_ms: self.params.info_period_ms,
-            reboot_down_after_ms: 0,
+            reboot_down_after_ms: self.params.reboot_down_after_ms,
+        }
+    }
+
+    /// Changes the policy (`SENTINEL SET`, `SENTINEL DEBUG`): every detector and the failover
+    /// state machine use the new values from now on.
+    pub fn set_params(&mut self, params: Params) {
+        self.params = params;
+        let dp = self.detect_params();
+        for i in self.instances.values_mut() {
+            i.detector.set_params(dp);
+        }
+        self.failover.params = failover::Params {
+            failover_timeout_ms: params.failover_timeout_ms,
+            parallel_syncs: params.parallel_syncs,
+            reconf_timeout_ms: params.reconf_timeout_ms,
         };
+    }
+
+    fn add(&mut self, addr: Addr, now: u64) {
+        let dp = self.detect_params();
         self.instances.entry(addr).or_insert_with(|| Instance {
             detector: Detector::new(dp, now),
             info: Info::default(),
             info_at: None,
             last_reply_at: now,
+            last_any_reply_at: now,
+            role_changed_at: now,
             connected: false,
             last_fix_at: None,
         });
@@ -230,7 +278,55 @@ impl Monitor {
             sdown_ms: i.detector.is_down().then(|| i.detector.down_for(now)),
             connected: i.connected,
             since_reply_ms: now.saturating_sub(i.last_reply_at),
+            since_any_reply_ms: now.saturating_sub(i.last_any_reply_at),
+            ping_pending_ms: i.detector.ping_pending_for(now),
+            role_reported_ms: now.saturating_sub(i.role_changed_at),
         })
+    }
+
+    /// In TILT?
+    pub fn in_tilt(&self) -> bool {
+        self.tilt
+    }
+
+    /// `SENTINEL RESET`: forgets the replicas, aborts a failover in progress, clears the ODOWN
+    /// state and allows a new failover at once. The master's link state is kept; replicas are
+    /// rediscovered from its next INFO (the driver asks for one at once).
+    pub fn reset(&mut self, now: u64) {
+        let master = self.master.clone();
+        self.instances.retain(|a, _| *a == master);
+        let fparams = self.failover.params;
+        self.failover = Failover::new(&self.name, fparams);
+        self.odown = false;
+        self.last_failover_start = None;
+        let dp = self.detect_params();
+        if let Some(i) = self.instances.get_mut(&master) {
+            let connected = i.connected;
+            i.detector = Detector::new(dp, now);
+            i.detector.link(connected);
+        }
+    }
+
+    /// Answers a vote request (`SENTINEL IS-MASTER-DOWN-BY-ADDR ... <epoch> <runid>`) with
+    /// Redis Sentinel's voter rule: adopt a higher epoch; grant one vote per epoch, to the first
+    /// candidate asking in it; after voting for someone else, wait 2 x failover-timeout before
+    /// trying ourselves. Returns the vote now held (runid, epoch).
+    pub fn vote(&mut self, now: u64, epoch: u64, runid: &str, myid: &str, out: &mut Vec<Action>) -> (String, u64) {
+        if epoch > self.current_epoch {
+            self.current_epoch = epoch;
+            out.push(Action::Publish("+new-epoch", epoch.to_string()));
+            out.push(Action::Save);
+        }
+        let held = self.leader.as_ref().map_or(0, |(_, e)| *e);
+        if held < epoch && self.current_epoch <= epoch {
+            self.leader = Some((runid.to_string(), epoch));
+            out.push(Action::Publish("+vote-for-leader", format!("{runid} {epoch}")));
+            out.push(Action::Save);
+            if runid != myid {
+                self.last_failover_start = Some(now);
+            }
+        }
+        self.leader.clone().unwrap_or_else(|| ("*".into(), 0))
     }
 
     /// Is a failover in progress?
@@ -282,6 +378,7 @@ impl Monitor {
             Event::Ping(a, reply) => {
                 if let Some(i) = self.instances.get_mut(&a) {
                     i.detector.ping_reply(reply, now);
+                    i.last_any_reply_at = now;
                     if reply != PingReply::Other {
                         i.last_reply_at = now;
                     }
@@ -293,6 +390,7 @@ impl Monitor {
                 let outputs = self.failover.promotion_sent();
                 self.apply(outputs, &mut out);
             }
+            Event::Tilt(on) => self.tilt = on,
             Event::Tick => {}
         }
         self.evaluate(now, &mut out);
@@ -319,12 +417,35 @@ impl Monitor {
         let is_master = info.role == Role::Master;
         let link_up = info.master_link_up;
         let offset = info.repl_offset;
+        let mut announce = Vec::new();
         if let Some(i) = self.instances.get_mut(&addr) {
             if is_master_addr {
                 i.detector.role_mismatch(info.role == Role::Replica, now);
             }
+            // A changed run id is a restart (`+reboot`); with master-reboot-down-after-period
+            // set, a rebooted master that only answers LOADING is judged down.
+            if i.info.run_id.is_some() && info.run_id.is_some() && i.info.run_id != info.run_id {
+                i.detector.rebooted(now);
+                announce.push("+reboot");
+            }
+            if i.info_at.is_some() && i.info.role != info.role && info.role != Role::Unknown {
+                i.role_changed_at = now;
+                announce.push(if is_master == is_master_addr { "+role-change" } else { "-role-change" });
+            }
             i.info = info;
             i.info_at = Some(now);
+        }
+        for event in announce {
+            let label = self.instance_label(&addr);
+            if event == "+reboot" {
+                out.push(Action::Publish(event, label));
+            } else {
+                let role = if is_master { "master" } else { "slave" };
+                out.push(Action::Publish(event, format!("{label} new reported role is {role}")));
+            }
+        }
+        if self.tilt {
+            return; // observations are recorded, but nothing is acted on in TILT
         }
         let others = self.replicas();
         let outputs = self.failover.replica_info(&addr, is_master, follows.as_deref(), link_up, offset, &others, now);
@@ -364,6 +485,9 @@ impl Monitor {
     }
 
     fn evaluate(&mut self, now: u64, out: &mut Vec<Action>) {
+        if self.tilt {
+            return;
+        }
         let addrs: Vec<Addr> = self.instances.keys().cloned().collect();
         for a in addrs {
             let t = self.instances.get_mut(&a).and_then(|i| i.detector.tick(now));
@@ -465,6 +589,9 @@ impl Monitor {
                 Output::Event(name, target) => {
                     let about = if target.is_empty() { self.master.clone() } else { target };
                     out.push(Action::Publish(name, self.instance_label(&about)));
+                    if name == "+promoted-slave" {
+                        out.push(Action::ClientReconfig(self.master.clone(), about));
+                    }
                 }
                 Output::Promote(a) => out.push(Action::Promote(a)),
                 Output::PauseWrites(a) => out.push(Action::PauseWrites(a, self.params.failover_timeout_ms)),
@@ -601,6 +728,8 @@ mod tests {
                 "+failover-state-send-slaveof-noone slave 10.0.0.3:6379 10.0.0.3 6379 @ mymaster 10.0.0.1 6379",
                 "PROMOTE 10.0.0.3:6379",
                 "+failover-state-wait-promotion slave 10.0.0.3:6379 10.0.0.3 6379 @ mymaster 10.0.0.1 6379",
+                // Redis's rule: `-` when the reported role contradicts our records (still a replica).
+                "-role-change slave 10.0.0.3:6379 10.0.0.3 6379 @ mymaster 10.0.0.1 6379 new reported role is master",
                 "+promoted-slave slave 10.0.0.3:6379 10.0.0.3 6379 @ mymaster 10.0.0.1 6379",
                 "+failover-state-reconf-slaves slave 10.0.0.3:6379 10.0.0.3 6379 @ mymaster 10.0.0.1 6379",
                 "REPOINT 10.0.0.2:6379 -> 10.0.0.3:6379",
