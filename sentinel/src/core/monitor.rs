@@ -419,9 +419,9 @@ impl Monitor {
         let offset = info.repl_offset;
         let mut announce = Vec::new();
         if let Some(i) = self.instances.get_mut(&addr) {
-            if is_master_addr {
-                i.detector.role_mismatch(info.role == Role::Replica, now);
-            }
+            // Rule (b) applies to the master only: an instance that is no longer our master (the
+            // old master after a failover) must not carry a stale "wrong role" clock.
+            i.detector.role_mismatch(is_master_addr && info.role == Role::Replica, now);
             // A changed run id is a restart (`+reboot`); with master-reboot-down-after-period
             // set, a rebooted master that only answers LOADING is judged down.
             if i.info.run_id.is_some() && info.run_id.is_some() && i.info.run_id != info.run_id {
@@ -602,6 +602,9 @@ impl Monitor {
                     out.push(Action::Publish("+switch-master", format!("{} {oip} {oport} {nip} {nport}", self.name)));
                     // The old master stays in `instances`: from now on it is listed as a
                     // replica, to be converted when it returns.
+                    if let Some(old) = self.instances.get_mut(&self.master) {
+                        old.detector.role_mismatch(false, 0);
+                    }
                     self.master = new_master;
                     self.config_epoch = self.current_epoch;
                     self.odown = false;
