@@ -613,8 +613,8 @@ golden!(
     // 9. Replicas on their own.
     replica_sdown_without_failover,
     // Redis behaviour the core does not match yet (each starts with `# skip:`).
-    known_diff_reconf_slaves_payload,
-    known_diff_abort_slave_timeout_payload,
+    reconf_slaves_event_names_the_master,
+    abort_slave_timeout_event_names_the_master,
     known_diff_promotion_timeout_from_state_change,
     known_diff_config_epoch_at_promotion,
     known_diff_switch_readds_replicas,

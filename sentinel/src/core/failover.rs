@@ -223,10 +223,8 @@ impl Failover {
                     replicas.insert(old, Reconf::Pending);
                 }
                 self.state = State::ReconfReplicas { promoted: promoted.clone(), since: now, replicas };
-                let mut out = vec![
-                    self.event("+promoted-slave", &promoted),
-                    self.event("+failover-state-reconf-slaves", &promoted),
-                ];
+                let mut out =
+                    vec![self.event("+promoted-slave", &promoted), self.event("+failover-state-reconf-slaves", "")];
                 out.extend(self.tick(now));
                 out
             }
@@ -254,14 +252,14 @@ impl Failover {
     pub fn tick(&mut self, now: u64) -> Vec<Output> {
         let timeout = self.params.failover_timeout_ms;
         match &mut self.state {
-            State::SendPromotion { replica, started }
-            | State::WaitPromotion { replica, started }
-            | State::WaitReplicaSync { replica, started, .. }
+            State::SendPromotion { started, .. }
+            | State::WaitPromotion { started, .. }
+            | State::WaitReplicaSync { started, .. }
                 if now.saturating_sub(*started) > timeout =>
             {
-                let replica = replica.clone();
+                // About the master, as Redis announces it.
                 self.state = State::Idle;
-                vec![Output::Event("-failover-abort-slave-timeout", replica.clone())]
+                vec![Output::Event("-failover-abort-slave-timeout", String::new())]
             }
             State::ReconfReplicas { promoted, since, replicas } => {
                 let promoted = promoted.clone();

@@ -734,7 +734,7 @@ mod tests {
                 // Redis's rule: `-` when the reported role contradicts our records (still a replica).
                 "-role-change slave 10.0.0.3:6379 10.0.0.3 6379 @ mymaster 10.0.0.1 6379 new reported role is master",
                 "+promoted-slave slave 10.0.0.3:6379 10.0.0.3 6379 @ mymaster 10.0.0.1 6379",
-                "+failover-state-reconf-slaves slave 10.0.0.3:6379 10.0.0.3 6379 @ mymaster 10.0.0.1 6379",
+                "+failover-state-reconf-slaves master mymaster 10.0.0.1 6379",
                 "REPOINT 10.0.0.2:6379 -> 10.0.0.3:6379",
                 "+slave-reconf-sent slave 10.0.0.2:6379 10.0.0.2 6379 @ mymaster 10.0.0.1 6379",
                 "+slave-reconf-inprog slave 10.0.0.2:6379 10.0.0.2 6379 @ mymaster 10.0.0.1 6379",
@@ -789,9 +789,7 @@ mod tests {
         // Abort: the chosen replica never reports master within failover-timeout.
         let aborted = published(&m.step(5000 + 60_001, Event::Tick));
         assert!(
-            aborted.contains(
-                &"-failover-abort-slave-timeout slave 10.0.0.3:6379 10.0.0.3 6379 @ mymaster 10.0.0.1 6379".to_string()
-            ),
+            aborted.contains(&"-failover-abort-slave-timeout master mymaster 10.0.0.1 6379".to_string()),
             "{aborted:?}"
         );
         // Still ODOWN? The master was never declared down here; force the check by silence.
