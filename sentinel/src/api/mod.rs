@@ -165,7 +165,7 @@ impl Conn {
                     if !self.channels.contains(&(ch.clone(), pattern)) {
                         self.channels.push((ch.clone(), pattern));
                     }
-                    acks.push(self.ack(&cmd, Some(&ch), pattern));
+                    acks.push(self.ack(&cmd, Some(&ch)));
                 }
                 Next::Many(acks)
             }
@@ -177,12 +177,12 @@ impl Conn {
                     self.channels.iter().filter(|(_, p)| *p == pattern).map(|(c, _)| c.clone()).collect()
                 };
                 if names.is_empty() {
-                    return Next::Many(vec![self.ack(&cmd, None, pattern)]);
+                    return Next::Many(vec![self.ack(&cmd, None)]);
                 }
                 let mut acks = Vec::new();
                 for ch in names {
                     self.channels.retain(|(c, p)| !(*c == ch && *p == pattern));
-                    acks.push(self.ack(&cmd, Some(&ch), pattern));
+                    acks.push(self.ack(&cmd, Some(&ch)));
                 }
                 if self.channels.is_empty() {
                     self.feed = None;
@@ -198,9 +198,8 @@ impl Conn {
         }
     }
 
-    fn ack(&self, kind: &str, ch: Option<&str>, pattern: bool) -> Frame {
+    fn ack(&self, kind: &str, ch: Option<&str>) -> Frame {
         let count = self.channels.len() as i64;
-        let _ = pattern;
         Frame::Push(vec![bulk(kind), ch.map_or(Frame::NullBulk, bulk), Frame::Integer(count)])
     }
 

@@ -110,10 +110,8 @@ fn int_arg(b: &Bytes) -> Option<i64> {
 pub fn answer(core: &mut Core, args: &[Bytes]) -> Frame {
     let now = core.now();
     match lower(&args[0]).as_str() {
-        "role" if args.len() == 1 => {
-            Frame::Array(vec![bulk("sentinel"), Frame::Array(core.monitors.keys().map(bulk).collect())])
-        }
-        "role" => err("ERR wrong number of arguments for 'role' command"),
+        // Arity is checked by the connection (`api::COMMANDS`) before a request gets here.
+        "role" => Frame::Array(vec![bulk("sentinel"), Frame::Array(core.monitors.keys().map(bulk).collect())]),
         "info" => Frame::Bulk(Bytes::from(super::info::render(core, &args[1..]))),
         "sentinel" => sentinel(core, args, now),
         other => err(&format!("ERR unknown command '{other}'")),

@@ -74,7 +74,7 @@ impl Core {
         self.monitors.remove(name);
         self.configs.remove(name);
         self.runtime.remove(name);
-        if self.configured.contains_key(name) {
+        if self.configured.contains(name) {
             self.removed.insert(name.to_string());
         }
         self.flush_or_err()

@@ -166,8 +166,8 @@ pub struct Core {
     pub configs: BTreeMap<String, MasterConfig>,
     /// What was changed at run time, per group.
     pub runtime: BTreeMap<String, Runtime>,
-    /// The groups of the configuration (file or flags), as configured.
-    pub configured: BTreeMap<String, MasterConfig>,
+    /// Names of the groups of the configuration (file or flags): removing one is remembered.
+    pub configured: BTreeSet<String>,
     /// Configured groups removed at run time.
     pub removed: BTreeSet<String>,
     /// Global settings.
@@ -419,7 +419,7 @@ pub fn start(
         monitors: BTreeMap::new(),
         configs: BTreeMap::new(),
         runtime: BTreeMap::new(),
-        configured: boot.masters.iter().map(|m| (m.name.clone(), m.clone())).collect(),
+        configured: boot.masters.iter().map(|m| m.name.clone()).collect(),
         removed: boot.state.removed.clone(),
         global,
         global_set: boot.state.config.clone(),
@@ -474,12 +474,14 @@ async fn run(mut core: Core, mut rx: mpsc::Receiver<Msg>) {
             msg = rx.recv() => match msg {
                 None => return,
                 Some(Msg::Link(name, event)) => core.step(&name, event),
-                Some(Msg::Info(name, addr, text)) => {
+                // A link of a group removed meanwhile may still report: nothing to cache.
+                Some(Msg::Info(name, addr, text)) if core.monitors.contains_key(&name) => {
                     let parsed = info::parse(&text);
                     let now = core.now();
                     core.info_cache.insert((name.clone(), addr.clone()), (now, text));
                     core.step(&name, Event::Info(addr, parsed));
                 }
+                Some(Msg::Info(..)) => {}
                 Some(Msg::Api(req)) => {
                     let reply = crate::api::answer(&mut core, &req.args);
                     let _ = req.reply.send(reply);
