@@ -621,7 +621,7 @@ golden!(
     known_diff_reconf_sent_timeout_event,
     known_diff_end_for_timeout_also_ends,
     known_diff_reconf_skips_down_replica,
-    known_diff_stale_info_when_master_down,
+    select_info_age_limit_while_master_sdown,
     known_diff_convert_waits_for_stable_role,
     known_diff_fix_waits_failover_timeout,
     graceful_old_master_stays_up,

@@ -557,6 +557,7 @@ impl Monitor {
             ping_period_ms: self.params.ping_period_ms,
             info_period_ms: self.params.info_period_ms,
             down_after_ms: self.params.down_after_ms,
+            master_sdown: self.is_sdown(&self.master),
             master_down_for_ms: master_down_for,
         };
         let (addrs, candidates): (Vec<Addr>, Vec<Candidate>) = self

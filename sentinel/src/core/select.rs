@@ -45,6 +45,8 @@ pub struct Limits {
     pub info_period_ms: u64,
     /// The master's down-after-milliseconds.
     pub down_after_ms: u64,
+    /// Is the master SDOWN now?
+    pub master_sdown: bool,
     /// How long the master has been SDOWN (0 if it is not).
     pub master_down_for_ms: u64,
 }
@@ -68,7 +70,7 @@ pub enum Excluded {
 
 /// Why `c` may not be promoted, if it may not.
 pub fn exclusion(c: &Candidate, l: &Limits) -> Option<Excluded> {
-    let info_validity = if l.master_down_for_ms > 0 { 5 * l.ping_period_ms } else { 3 * l.info_period_ms };
+    let info_validity = if l.master_sdown { 5 * l.ping_period_ms } else { 3 * l.info_period_ms };
     let max_link_down = l.master_down_for_ms + 10 * l.down_after_ms;
     if c.down {
         Some(Excluded::Down)
@@ -125,8 +127,13 @@ mod tests {
         }
     }
 
-    const L: Limits =
-        Limits { ping_period_ms: 1000, info_period_ms: 10_000, down_after_ms: 5000, master_down_for_ms: 2000 };
+    const L: Limits = Limits {
+        ping_period_ms: 1000,
+        info_period_ms: 10_000,
+        down_after_ms: 5000,
+        master_sdown: true,
+        master_down_for_ms: 2000,
+    };
 
     fn pick(cs: &[Candidate]) -> Option<&str> {
         select(cs, &L).map(|i| cs[i].addr.as_str())
@@ -188,7 +195,7 @@ mod tests {
     fn info_may_be_older_while_the_master_is_not_down() {
         let mut x = c("x", 1, 1, None);
         x.since_info_ms = 29_000;
-        let calm = Limits { master_down_for_ms: 0, ..L };
+        let calm = Limits { master_sdown: false, master_down_for_ms: 0, ..L };
         assert_eq!(exclusion(&x, &calm), None);
         assert_eq!(exclusion(&x, &L), Some(Excluded::StaleInfo));
     }
