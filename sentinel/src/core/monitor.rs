@@ -591,6 +591,10 @@ impl Monitor {
                     let about = if target.is_empty() { self.master.clone() } else { target };
                     out.push(Action::Publish(name, self.instance_label(&about)));
                     if name == "+promoted-slave" {
+                        // As Redis: the failover's epoch becomes the config epoch as soon as the
+                        // promotion is seen, and is saved before anything is re-pointed.
+                        self.config_epoch = self.current_epoch;
+                        out.push(Action::Save);
                         out.push(Action::ClientReconfig(self.master.clone(), about));
                     }
                 }
@@ -603,12 +607,20 @@ impl Monitor {
                     out.push(Action::Publish("+switch-master", format!("{} {oip} {oport} {nip} {nport}", self.name)));
                     // The old master stays in `instances`: from now on it is listed as a
                     // replica, to be converted when it returns.
-                    if let Some(old) = self.instances.get_mut(&self.master) {
+                    let old_master = self.master.clone();
+                    if let Some(old) = self.instances.get_mut(&old_master) {
                         old.detector.role_mismatch(false, 0);
                     }
                     self.master = new_master;
-                    self.config_epoch = self.current_epoch;
                     self.odown = false;
+                    // As Redis, the group's replicas are announced again under the new master:
+                    // the old replicas, then the old master.
+                    let mut replicas = self.replicas();
+                    replicas.retain(|r| *r != old_master);
+                    replicas.push(old_master);
+                    for r in replicas {
+                        out.push(Action::Publish("+slave", self.instance_label(&r)));
+                    }
                     out.push(Action::Save);
                 }
             }
@@ -742,6 +754,8 @@ mod tests {
                 "+slave-reconf-done slave 10.0.0.2:6379 10.0.0.2 6379 @ mymaster 10.0.0.1 6379",
                 "+failover-end master mymaster 10.0.0.1 6379",
                 "+switch-master mymaster 10.0.0.1 6379 10.0.0.3 6379",
+                "+slave slave 10.0.0.2:6379 10.0.0.2 6379 @ mymaster 10.0.0.3 6379",
+                "+slave slave 10.0.0.1:6379 10.0.0.1 6379 @ mymaster 10.0.0.3 6379",
             ]
         );
         assert_eq!(m.master, R2);
