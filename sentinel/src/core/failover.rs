@@ -75,14 +75,14 @@ pub enum State {
     SendPromotion {
         /// The chosen replica.
         replica: Addr,
-        /// When the failover started.
+        /// When this state was entered (failover-timeout counts from here, as in Redis).
         started: u64,
     },
     /// Waiting for the replica to report `role:master`.
     WaitPromotion {
         /// The chosen replica.
         replica: Addr,
-        /// When the failover started.
+        /// When this state was entered.
         started: u64,
     },
     /// Re-pointing the other replicas.
@@ -94,6 +94,17 @@ pub enum State {
         /// Each other replica's progress.
         replicas: BTreeMap<Addr, Reconf>,
     },
+}
+
+/// What the failover needs to know of the replicas' health (the monitor reads it off its
+/// detectors and links): re-pointing skips disconnected replicas and does not wait for SDOWN
+/// ones, as Redis.
+#[derive(Debug, Clone, Default)]
+pub struct Health {
+    /// Replicas that are SDOWN.
+    pub down: std::collections::BTreeSet<Addr>,
+    /// Replicas whose link is down.
+    pub disconnected: std::collections::BTreeSet<Addr>,
 }
 
 /// Parameters of the master being failed over.
@@ -182,16 +193,26 @@ impl Failover {
         }
     }
 
-    /// The driver sent the promotion transaction.
-    pub fn promotion_sent(&mut self) -> Vec<Output> {
-        let State::SendPromotion { replica, started } = self.state.clone() else { return Vec::new() };
+    /// The driver sent the promotion transaction at `now`.
+    pub fn promotion_sent(&mut self, now: u64) -> Vec<Output> {
+        let State::SendPromotion { replica, .. } = self.state.clone() else { return Vec::new() };
         let out = vec![self.event("+failover-state-wait-promotion", &replica)];
-        self.state = State::WaitPromotion { replica, started };
+        self.state = State::WaitPromotion { replica, started: now };
         out
+    }
+
+    /// The replica to promote, while its promotion has not gone out (the driver sends it again
+    /// when the replica's link comes back).
+    pub fn promotion_pending(&self) -> Option<&str> {
+        match &self.state {
+            State::SendPromotion { replica, .. } => Some(replica),
+            _ => None,
+        }
     }
 
     /// INFO from a replica: its role, the master it follows, and its link status.
     /// `others` lists every replica of the old master, to re-point once promotion is seen.
+    /// The re-pointing itself happens in the next [`Failover::tick`].
     #[allow(clippy::too_many_arguments)]
     pub fn replica_info(
         &mut self,
@@ -203,12 +224,12 @@ impl Failover {
         others: &[Addr],
         now: u64,
     ) -> Vec<Output> {
-        if let State::WaitReplicaSync { replica, started, target } = &self.state {
+        if let State::WaitReplicaSync { replica, target, .. } = &self.state {
             if replica == addr && target.is_some_and(|t| offset >= t) {
-                let (replica, started) = (replica.clone(), *started);
+                let replica = replica.clone();
                 let out =
                     vec![self.event("+failover-state-send-slaveof-noone", &replica), Output::Promote(replica.clone())];
-                self.state = State::SendPromotion { replica, started };
+                self.state = State::SendPromotion { replica, started: now };
                 return out;
             }
             return Vec::new();
@@ -223,10 +244,7 @@ impl Failover {
                     replicas.insert(old, Reconf::Pending);
                 }
                 self.state = State::ReconfReplicas { promoted: promoted.clone(), since: now, replicas };
-                let mut out =
-                    vec![self.event("+promoted-slave", &promoted), self.event("+failover-state-reconf-slaves", "")];
-                out.extend(self.tick(now));
-                out
+                vec![self.event("+promoted-slave", &promoted), self.event("+failover-state-reconf-slaves", "")]
             }
             State::ReconfReplicas { promoted, replicas, .. } => {
                 let promoted = promoted.clone();
@@ -241,7 +259,6 @@ impl Failover {
                     *r = Reconf::Done;
                     out.push(Output::Event("+slave-reconf-done", addr.to_string()));
                 }
-                out.extend(self.tick(now));
                 out
             }
             _ => Vec::new(),
@@ -249,8 +266,16 @@ impl Failover {
     }
 
     /// Time passes: timeouts, and keeping `parallel-syncs` re-pointings under way.
-    pub fn tick(&mut self, now: u64) -> Vec<Output> {
+    ///
+    /// The re-pointing follows Redis: a replica silent 10 s after its SLAVEOF counts as done
+    /// (`-slave-reconf-sent-timeout`); disconnected replicas are not sent anything; the failover
+    /// ends once every replica that is not SDOWN is done, or, after failover-timeout, anyway
+    /// (`+failover-end-for-timeout`, then a best-effort SLAVEOF to every connected replica not
+    /// yet done nor sent, `+slave-reconf-sent-be`).
+    pub fn tick(&mut self, now: u64, health: &Health) -> Vec<Output> {
         let timeout = self.params.failover_timeout_ms;
+        let reconf_timeout = self.params.reconf_timeout_ms;
+        let parallel = self.params.parallel_syncs.max(1);
         match &mut self.state {
             State::SendPromotion { started, .. }
             | State::WaitPromotion { started, .. }
@@ -264,40 +289,42 @@ impl Failover {
             State::ReconfReplicas { promoted, since, replicas } => {
                 let promoted = promoted.clone();
                 let mut out = Vec::new();
-                for r in replicas.values_mut() {
-                    if matches!(*r, Reconf::Sent(at) if now.saturating_sub(at) > self.params.reconf_timeout_ms) {
+                for (addr, r) in replicas.iter_mut() {
+                    if matches!(*r, Reconf::Sent(at) if now.saturating_sub(at) > reconf_timeout) {
                         *r = Reconf::Done;
+                        out.push(Output::Event("-slave-reconf-sent-timeout", addr.clone()));
                     }
                 }
-                let timed_out = now.saturating_sub(*since) > timeout;
+                let in_flight = replicas.values().filter(|r| matches!(r, Reconf::Sent(_) | Reconf::InProgress)).count();
+                let mut room = parallel.saturating_sub(in_flight);
+                for (addr, r) in replicas.iter_mut() {
+                    if room == 0 {
+                        break;
+                    }
+                    if *r == Reconf::Pending && !health.disconnected.contains(addr) {
+                        *r = Reconf::Sent(now);
+                        room -= 1;
+                        out.push(Output::Reconfigure(addr.clone(), promoted.clone()));
+                        out.push(Output::Event("+slave-reconf-sent", addr.clone()));
+                    }
+                }
+                let done = replicas.iter().all(|(a, r)| *r == Reconf::Done || health.down.contains(a));
+                let timed_out = !done && now.saturating_sub(*since) > timeout;
+                if !done && !timed_out {
+                    return out;
+                }
                 if timed_out {
-                    // Best effort for the rest, then finish anyway.
-                    for (addr, r) in replicas.iter_mut() {
-                        if *r != Reconf::Done {
+                    out.push(Output::Event("+failover-end-for-timeout", String::new()));
+                }
+                out.push(Output::Event("+failover-end", String::new()));
+                if timed_out {
+                    for (addr, r) in replicas.iter() {
+                        let skip = matches!(r, Reconf::Done | Reconf::Sent(_)) || health.disconnected.contains(addr);
+                        if !skip {
                             out.push(Output::Reconfigure(addr.clone(), promoted.clone()));
                             out.push(Output::Event("+slave-reconf-sent-be", addr.clone()));
                         }
                     }
-                    out.push(Output::Event("+failover-end-for-timeout", String::new()));
-                } else {
-                    let in_flight =
-                        replicas.values().filter(|r| matches!(r, Reconf::Sent(_) | Reconf::InProgress)).count();
-                    let mut room = self.params.parallel_syncs.max(1).saturating_sub(in_flight);
-                    for (addr, r) in replicas.iter_mut() {
-                        if room == 0 {
-                            break;
-                        }
-                        if *r == Reconf::Pending {
-                            *r = Reconf::Sent(now);
-                            room -= 1;
-                            out.push(Output::Reconfigure(addr.clone(), promoted.clone()));
-                            out.push(Output::Event("+slave-reconf-sent", addr.clone()));
-                        }
-                    }
-                    if !replicas.values().all(|r| *r == Reconf::Done) {
-                        return out;
-                    }
-                    out.push(Output::Event("+failover-end", String::new()));
                 }
                 out.push(Output::Switched(promoted));
                 self.state = State::Idle;
@@ -326,6 +353,23 @@ mod tests {
             .collect()
     }
 
+    /// INFO, then the tick the monitor always runs after it.
+    #[allow(clippy::too_many_arguments)]
+    fn info(
+        f: &mut Failover,
+        addr: &str,
+        is_master: bool,
+        follows: Option<&str>,
+        link_up: bool,
+        offset: u64,
+        others: &[Addr],
+        now: u64,
+    ) -> Vec<Output> {
+        let mut out = f.replica_info(addr, is_master, follows, link_up, offset, others, now);
+        out.extend(f.tick(now, &Health::default()));
+        out
+    }
+
     fn replicas() -> Vec<Addr> {
         vec!["r1:1".into(), "r2:2".into(), "r3:3".into()]
     }
@@ -336,14 +380,14 @@ mod tests {
         let mut trace = Vec::new();
         trace.extend(f.start(0));
         trace.extend(f.selected(Some("r1:1".into())));
-        trace.extend(f.promotion_sent());
-        trace.extend(f.replica_info("r2:2", false, Some("old:0"), true, 0, &replicas(), 100));
-        trace.extend(f.replica_info("r1:1", true, None, false, 0, &replicas(), 200));
+        trace.extend(f.promotion_sent(0));
+        trace.extend(info(&mut f, "r2:2", false, Some("old:0"), true, 0, &replicas(), 100));
+        trace.extend(info(&mut f, "r1:1", true, None, false, 0, &replicas(), 200));
         // parallel-syncs 1: r2 first; r3 only once r2 is done.
-        trace.extend(f.replica_info("r2:2", false, Some("r1:1"), false, 0, &replicas(), 300));
-        trace.extend(f.replica_info("r2:2", false, Some("r1:1"), true, 0, &replicas(), 400));
-        trace.extend(f.replica_info("r3:3", false, Some("r1:1"), true, 0, &replicas(), 500));
-        trace.extend(f.replica_info("r3:3", false, Some("r1:1"), true, 0, &replicas(), 600));
+        trace.extend(info(&mut f, "r2:2", false, Some("r1:1"), false, 0, &replicas(), 300));
+        trace.extend(info(&mut f, "r2:2", false, Some("r1:1"), true, 0, &replicas(), 400));
+        trace.extend(info(&mut f, "r3:3", false, Some("r1:1"), true, 0, &replicas(), 500));
+        trace.extend(info(&mut f, "r3:3", false, Some("r1:1"), true, 0, &replicas(), 600));
         assert_eq!(
             names(&trace),
             vec![
@@ -375,12 +419,12 @@ mod tests {
         let mut trace = Vec::new();
         trace.extend(f.start_graceful(0, "old:0".into()));
         trace.extend(f.selected(Some("r1:1".into())));
-        trace.extend(f.replica_info("r1:1", false, Some("old:0"), true, 50, &replicas(), 10));
+        trace.extend(info(&mut f, "r1:1", false, Some("old:0"), true, 50, &replicas(), 10));
         f.master_paused_at(100);
-        trace.extend(f.replica_info("r1:1", false, Some("old:0"), true, 99, &replicas(), 20));
-        trace.extend(f.replica_info("r1:1", false, Some("old:0"), true, 100, &replicas(), 30));
-        trace.extend(f.promotion_sent());
-        trace.extend(f.replica_info("r1:1", true, None, false, 100, &["r1:1".into()], 40));
+        trace.extend(info(&mut f, "r1:1", false, Some("old:0"), true, 99, &replicas(), 20));
+        trace.extend(info(&mut f, "r1:1", false, Some("old:0"), true, 100, &replicas(), 30));
+        trace.extend(f.promotion_sent(0));
+        trace.extend(info(&mut f, "r1:1", true, None, false, 100, &["r1:1".into()], 40));
         assert_eq!(
             names(&trace),
             vec![
@@ -411,9 +455,9 @@ mod tests {
         let mut f = Failover::new("m", P);
         f.start(0);
         f.selected(Some("r1:1".into()));
-        f.promotion_sent();
-        assert!(f.tick(180_000).is_empty());
-        assert_eq!(names(&f.tick(180_001)), vec!["-failover-abort-slave-timeout"]);
+        f.promotion_sent(0);
+        assert!(f.tick(180_000, &Health::default()).is_empty());
+        assert_eq!(names(&f.tick(180_001, &Health::default())), vec!["-failover-abort-slave-timeout"]);
     }
 
     #[test]
@@ -422,18 +466,18 @@ mod tests {
             Failover::new("m", Params { failover_timeout_ms: 1000, parallel_syncs: 1, reconf_timeout_ms: 10_000 });
         f.start(0);
         f.selected(Some("r1:1".into()));
-        f.promotion_sent();
-        f.replica_info("r1:1", true, None, false, 0, &replicas(), 10);
-        // r2 never follows; r3 never gets its turn.
-        let out = f.tick(1011);
+        f.promotion_sent(0);
+        info(&mut f, "r1:1", true, None, false, 0, &replicas(), 10);
+        // r2 was sent SLAVEOF and never follows; r3 never gets its turn: as Redis, the end is
+        // announced, then a best-effort SLAVEOF goes to r3 only (r2 already has one).
+        let out = f.tick(1011, &Health::default());
         assert_eq!(
             names(&out),
             vec![
-                "REPOINT r2:2 -> r1:1",
-                "+slave-reconf-sent-be",
+                "+failover-end-for-timeout",
+                "+failover-end",
                 "REPOINT r3:3 -> r1:1",
                 "+slave-reconf-sent-be",
-                "+failover-end-for-timeout",
                 "SWITCHED r1:1"
             ]
         );
@@ -444,9 +488,24 @@ mod tests {
         let mut f = Failover::new("m", P);
         f.start(0);
         f.selected(Some("r1:1".into()));
-        f.promotion_sent();
-        f.replica_info("r1:1", true, None, false, 0, &["r1:1".into(), "r2:2".into()], 0);
-        let out = f.tick(10_001);
-        assert_eq!(names(&out), vec!["+failover-end", "SWITCHED r1:1"]);
+        f.promotion_sent(0);
+        info(&mut f, "r1:1", true, None, false, 0, &["r1:1".into(), "r2:2".into()], 0);
+        let out = f.tick(10_001, &Health::default());
+        assert_eq!(names(&out), vec!["-slave-reconf-sent-timeout", "+failover-end", "SWITCHED r1:1"]);
+    }
+
+    #[test]
+    fn disconnected_replicas_are_skipped_and_sdown_ones_not_waited_for() {
+        let mut f = Failover::new("m", P);
+        f.start(0);
+        f.selected(Some("r1:1".into()));
+        f.promotion_sent(0);
+        f.replica_info("r1:1", true, None, false, 0, &replicas(), 10);
+        let dead = Health { down: ["r2:2".into()].into(), disconnected: ["r2:2".into()].into() };
+        assert_eq!(names(&f.tick(20, &dead)), vec!["REPOINT r3:3 -> r1:1", "+slave-reconf-sent"]);
+        // r3 done; r2 is SDOWN: not waited for.
+        let mut out = f.replica_info("r3:3", false, Some("r1:1"), true, 0, &replicas(), 30);
+        out.extend(f.tick(30, &dead));
+        assert_eq!(names(&out), vec!["+slave-reconf-inprog", "+slave-reconf-done", "+failover-end", "SWITCHED r1:1"]);
     }
 }

@@ -363,6 +363,10 @@ impl Monitor {
                     i.connected = true;
                     i.detector.link(true);
                 }
+                // A promotion that could not go out (the replica's link was down) is sent again.
+                if self.failover.promotion_pending() == Some(a.as_str()) && !self.tilt {
+                    out.push(Action::Promote(a));
+                }
             }
             Event::Disconnected(a) => {
                 if let Some(i) = self.instances.get_mut(&a) {
@@ -387,7 +391,7 @@ impl Monitor {
             Event::Info(a, info) => self.on_info(now, a, info, &mut out),
             Event::MasterPaused(offset) => self.failover.master_paused_at(offset),
             Event::PromotionSent(_) => {
-                let outputs = self.failover.promotion_sent();
+                let outputs = self.failover.promotion_sent(now);
                 self.apply(outputs, &mut out);
             }
             Event::Tilt(on) => self.tilt = on,
@@ -514,7 +518,11 @@ impl Monitor {
         if self.odown && !self.failover_in_progress() && may_start {
             self.start_failover(now, out);
         }
-        let outputs = self.failover.tick(now);
+        let health = failover::Health {
+            down: self.instances.iter().filter(|(_, i)| i.detector.is_down()).map(|(a, _)| a.clone()).collect(),
+            disconnected: self.instances.iter().filter(|(_, i)| !i.connected).map(|(a, _)| a.clone()).collect(),
+        };
+        let outputs = self.failover.tick(now, &health);
         self.apply(outputs, out);
     }
 
