@@ -55,8 +55,8 @@
 //! (`select_slave`, `wait_replica_sync`, `send_slaveof_noone`, `wait_promotion`,
 //! `reconf_slaves`), `assert sdown A yes|no`, `assert odown yes|no`, `assert replicas A,B`.
 //!
-//! **Known differences from Redis.** A script whose first line is `# skip: <reason>` describes
-//! Redis's behaviour where the core differs. It is still run, and must fail on a line marked
+//! **Differences from Redis.** A script whose first line is `# skip: <reason>` describes
+//! Redis's behaviour where the core differs (today only deliberately, see docs/sentinel.md). It is still run, and must fail on a line marked
 //! `KNOWN-DIFF`; if it fails elsewhere, or passes, the test fails (fix the script, or remove the
 //! `# skip:` line once the core matches Redis).
 
@@ -612,7 +612,7 @@ golden!(
     convert_old_master_and_fix_replica,
     // 9. Replicas on their own.
     replica_sdown_without_failover,
-    // Redis behaviour the core does not match yet (each starts with `# skip:`).
+    // Differences from Redis found by these scripts, fixed: regression scripts.
     reconf_slaves_event_names_the_master,
     abort_slave_timeout_event_names_the_master,
     promotion_timeout_counts_from_the_state_change,
@@ -622,8 +622,9 @@ golden!(
     reconf_timeout_ends_then_best_effort,
     reconf_skips_disconnected_and_sdown_replicas,
     select_info_age_limit_while_master_sdown,
-    known_diff_convert_waits_for_stable_role,
-    known_diff_fix_waits_failover_timeout,
+    // Deliberate differences from Redis (each starts with `# skip:` and states Redis's behaviour).
+    deliberate_diff_convert_waits_for_stable_role,
+    deliberate_diff_fix_waits_failover_timeout,
     graceful_old_master_stays_up,
 );
 

@@ -432,7 +432,11 @@ impl Monitor {
                 i.detector.rebooted(now);
                 announce.push("+reboot");
             }
-            if i.info_at.is_some() && i.info.role != info.role && info.role != Role::Unknown {
+            // As Redis, an instance starts with the role we expect of it, so a first INFO that
+            // contradicts it is a role change too.
+            let expected = if is_master_addr { Role::Master } else { Role::Replica };
+            let before = if i.info_at.is_some() { i.info.role } else { expected };
+            if before != info.role && info.role != Role::Unknown {
                 i.role_changed_at = now;
                 announce.push(if is_master == is_master_addr { "+role-change" } else { "-role-change" });
             }
