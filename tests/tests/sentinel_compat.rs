@@ -16,7 +16,9 @@ use vigil_tests::{LogsOnPanic, RedisServer, free_port, sentinel_dir, start_senti
 const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The commands sent to both sentinels, in this order, on one connection each; `{port}` is the
-/// data node's port. Some change state (the successful SET), identically on both sides.
+/// port of the data node that sentinel watches (each has its own; in replies it is written back
+/// as `{port}` before comparing). Some change state (the successful SET), identically on both
+/// sides.
 const COMMANDS: &[&[&str]] = &[
     // The subcommand itself.
     &["SENTINEL"],
@@ -158,6 +160,11 @@ fn frame_len(buf: &[u8]) -> Option<usize> {
 }
 
 /// Raw bytes made readable: printable ASCII as is, `\r`, `\n`, `\\` and `\xNN` otherwise.
+/// `reply` with every occurrence of `port` written as `{port}`.
+fn normalize(reply: Vec<u8>, port: &str) -> Vec<u8> {
+    String::from_utf8_lossy(&reply).replace(port, "{port}").into_bytes()
+}
+
 fn escape(bytes: &[u8]) -> String {
     let mut s = String::new();
     for &b in bytes {
@@ -298,22 +305,26 @@ impl Drop for RedisSentinel {
 
 #[test]
 fn sentinel_replies_are_byte_identical_to_redis_sentinel() {
-    let master = RedisServer::start(&[]);
-    let redis_sentinel = RedisSentinel::start(master.port);
+    // Each sentinel watches its own data node: on a shared one they would find each other
+    // through their hellos and CKQUORUM would count two sentinels.
+    let (master_r, master_v) = (RedisServer::start(&[]), RedisServer::start(&[]));
+    let redis_sentinel = RedisSentinel::start(master_r.port);
     let vigil_dir = sentinel_dir("compat");
-    let vigil = start_sentinel(&vigil_dir, master.port, 2, &["--down-after-ms", "5000"]);
+    let vigil = start_sentinel(&vigil_dir, master_v.port, 2, &["--down-after-ms", "5000"]);
     let _logs = LogsOnPanic(vec![&vigil]);
 
     let mut redis_conn = RawConn::connect(redis_sentinel.port).expect("connect to redis sentinel");
     let mut vigil_conn = RawConn::connect(vigil.port).expect("connect to vigil-sentinel");
-    let port = master.port.to_string();
+    let (port_r, port_v) = (master_r.port.to_string(), master_v.port.to_string());
     let started = Instant::now();
     let mut mismatches = Vec::new();
     for template in COMMANDS {
-        let args: Vec<String> = template.iter().map(|a| a.replace("{port}", &port)).collect();
+        let side = |port: &str| template.iter().map(|a| a.replace("{port}", port)).collect::<Vec<String>>();
+        let (args, args_v) = (side(&port_r), side(&port_v));
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let from_redis = redis_conn.exchange(&args);
-        let from_vigil = vigil_conn.exchange(&args);
+        let args_v: Vec<&str> = args_v.iter().map(String::as_str).collect();
+        let from_redis = normalize(redis_conn.exchange(&args), &port_r);
+        let from_vigil = normalize(vigil_conn.exchange(&args_v), &port_v);
         eprintln!("{} -> {}", args.join(" "), escape(&from_redis));
         if from_redis != from_vigil {
             mismatches.push(format!(

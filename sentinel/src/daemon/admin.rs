@@ -211,9 +211,11 @@ impl Core {
                 c.params.info_period_ms = info;
                 c.params.reconf_timeout_ms = reconf;
             }
+            let publish = self.timers.get("publish-period");
             for ((n, _), h) in &self.links {
                 if *n == name {
                     h.timing.ping_ms.store(ping, std::sync::atomic::Ordering::Relaxed);
+                    h.timing.publish_ms.store(publish, std::sync::atomic::Ordering::Relaxed);
                 }
             }
         }

@@ -1,8 +1,14 @@
-//! The command link to one instance: connect (AUTH, CLIENT SETNAME), PING at the ping period,
-//! INFO at the period the monitor asks for, and report everything to the core task.
+//! The two links to one instance, as Redis Sentinel opens them.
 //!
-//! A PING that gets no reply within a second drops the connection (it is re-opened at once), so
-//! a late reply can never be taken for the answer to a later command.
+//! - The **command link** ([`run`]): connect (AUTH, `CLIENT SETNAME sentinel-<id>-cmd`), PING at
+//!   the ping period, INFO at the period the monitor asks for, and `PUBLISH __sentinel__:hello`
+//!   every publish period (2 s) with this sentinel's view of the group; everything is reported
+//!   to the core task. A PING that gets no reply within a second drops the connection (it is
+//!   re-opened at once), so a late reply can never be taken for the answer to a later command.
+//! - The **pub/sub link** ([`pubsub`]): `SUBSCRIBE __sentinel__:hello` under the name
+//!   `sentinel-<id>-pubsub`. Our own hellos come back on it every 2 s, so a link silent for 6 s is
+//!   dead and is re-opened. Hellos from other sentinels are how Redis sentinels find each other;
+//!   acting on them belongs to sentinel groups (the next issue): today they are logged.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,6 +39,47 @@ pub struct Timing {
     pub info_ms: AtomicU64,
     /// PING period (ms).
     pub ping_ms: AtomicU64,
+    /// Hello period (ms).
+    pub publish_ms: AtomicU64,
+}
+
+/// The channel sentinels announce themselves on.
+pub const HELLO_CHANNEL: &str = "__sentinel__:hello";
+
+/// What this sentinel announces about one group; the core keeps it current.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Hello {
+    /// `announce-ip` ("" = the link's local address).
+    pub announce_ip: String,
+    /// `announce-port`, else the API port.
+    pub port: u16,
+    /// This sentinel's id.
+    pub myid: String,
+    /// Its current epoch.
+    pub current_epoch: u64,
+    /// The group's name.
+    pub name: String,
+    /// The group's current master (the promoted replica once its promotion is seen).
+    pub master: String,
+    /// The master's config epoch.
+    pub config_epoch: u64,
+}
+
+impl Hello {
+    /// Redis's payload: `ip,port,myid,current_epoch,name,master_ip,master_port,config_epoch`.
+    pub fn payload(&self, local_ip: &str) -> String {
+        let ip = if self.announce_ip.is_empty() { local_ip } else { &self.announce_ip };
+        let (mip, mport) = crate::core::monitor::split(&self.master);
+        format!(
+            "{ip},{},{},{},{},{},{mport},{}",
+            self.port,
+            self.myid,
+            self.current_epoch,
+            self.name,
+            mip.trim_start_matches('[').trim_end_matches(']'),
+            self.config_epoch
+        )
+    }
 }
 
 /// Connects to `addr` and authenticates; `None` if either fails.
@@ -73,16 +120,18 @@ pub struct Link {
     pub addr: String,
     /// Credentials.
     pub auth: Auth,
-    /// `CLIENT SETNAME` value.
-    pub client_name: String,
+    /// This sentinel's id (for the link names and to recognise its own hellos).
+    pub myid: String,
     /// Periods.
     pub timing: Arc<Timing>,
+    /// The hello to publish.
+    pub hello: Arc<std::sync::Mutex<Hello>>,
     /// The core's inbox.
     pub tx: mpsc::Sender<Msg>,
 }
 
 /// Runs the link until `cancel`.
-pub async fn run(l: Link, cancel: CancellationToken) {
+pub async fn run(l: Arc<Link>, cancel: CancellationToken) {
     let send = |e: Event| {
         let tx = l.tx.clone();
         let name = l.name.clone();
@@ -92,9 +141,11 @@ pub async fn run(l: Link, cancel: CancellationToken) {
     };
     loop {
         let attempt = async {
-            let mut c = connect(&l.addr, &l.auth, &l.client_name).await?;
+            let mut c = connect(&l.addr, &l.auth, &l.name_for("cmd")).await?;
+            let local_ip = c.stream_mut().local_addr().map(|a| a.ip().to_string()).unwrap_or_default();
             send(Event::Connected(l.addr.clone())).await;
             let mut last_info: Option<Instant> = None;
+            let mut last_hello: Option<Instant> = None;
             loop {
                 send(Event::PingSent(l.addr.clone())).await;
                 let reply = c.cmd(&["PING"]).await.ok()?;
@@ -108,6 +159,12 @@ pub async fn run(l: Link, cancel: CancellationToken) {
                     }
                     last_info = Some(Instant::now());
                 }
+                let period = Duration::from_millis(l.timing.publish_ms.load(Ordering::Relaxed));
+                if last_hello.is_none_or(|t| t.elapsed() >= period) {
+                    let payload = l.hello.lock().unwrap_or_else(|e| e.into_inner()).payload(&local_ip);
+                    c.cmd(&["PUBLISH", HELLO_CHANNEL, &payload]).await.ok()?;
+                    last_hello = Some(Instant::now());
+                }
                 tokio::time::sleep(Duration::from_millis(l.timing.ping_ms.load(Ordering::Relaxed))).await;
             }
             #[allow(unreachable_code)]
@@ -118,6 +175,50 @@ pub async fn run(l: Link, cancel: CancellationToken) {
             _ = attempt => {}
         }
         send(Event::Disconnected(l.addr.clone())).await;
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+        }
+    }
+}
+
+impl Link {
+    /// `sentinel-<first 8 of myid>-<kind>`, as Redis names its links.
+    fn name_for(&self, kind: &str) -> String {
+        format!("sentinel-{}-{kind}", &self.myid[..8.min(self.myid.len())])
+    }
+}
+
+/// A pub/sub link with no message for this long is re-opened (our own hellos arrive every 2 s).
+const PUBSUB_SILENCE: Duration = Duration::from_secs(6);
+
+/// The pub/sub link to one instance, until `cancel`.
+pub async fn pubsub(l: Arc<Link>, cancel: CancellationToken) {
+    loop {
+        let attempt = async {
+            let mut c = connect(&l.addr, &l.auth, &l.name_for("pubsub")).await?;
+            c.send(&["SUBSCRIBE", HELLO_CHANNEL]).await.ok()?;
+            loop {
+                let frame = tokio::time::timeout(PUBSUB_SILENCE, c.read_frame()).await.ok()?.ok()?;
+                let (Frame::Array(items) | Frame::Push(items)) = frame else { continue };
+                let (Some(kind), Some(payload)) = (items.first(), items.get(2)) else { continue };
+                if kind.as_bytes().map(|b| &b[..]) != Some(b"message".as_slice()) {
+                    continue;
+                }
+                let text = payload.as_bytes().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default();
+                let sender = text.split(',').nth(2).unwrap_or("");
+                if sender != l.myid {
+                    tracing::debug!(addr = %l.addr, hello = %text, "hello from another sentinel (sentinel groups are not handled yet)");
+                }
+            }
+            #[allow(unreachable_code)]
+            Some(())
+        };
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = attempt => {}
+        }
+        tracing::debug!(addr = %l.addr, "-pubsub-link-reconnection");
         tokio::select! {
             _ = cancel.cancelled() => return,
             _ = tokio::time::sleep(Duration::from_millis(200)) => {}

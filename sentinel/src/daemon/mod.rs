@@ -188,6 +188,7 @@ pub struct Core {
     tx: mpsc::Sender<Msg>,
     events: broadcast::Sender<Published>,
     links: BTreeMap<(String, String), LinkHandle>,
+    hellos: BTreeMap<String, Arc<std::sync::Mutex<link::Hello>>>,
     /// Cancelled to stop the sentinel (SHUTDOWN, signals).
     pub shutdown: CancellationToken,
     dir: std::path::PathBuf,
@@ -247,18 +248,39 @@ impl Core {
         let timing = Arc::new(link::Timing {
             info_ms: AtomicU64::new(self.timers.get("info-period")),
             ping_ms: AtomicU64::new(self.ping_ms(name)),
+            publish_ms: AtomicU64::new(self.timers.get("publish-period")),
         });
         let cancel = self.shutdown.child_token();
         self.links.insert(key, LinkHandle { timing: timing.clone(), cancel: cancel.clone() });
-        let l = link::Link {
+        self.refresh_hello(name);
+        let hello = self.hellos.entry(name.to_string()).or_default().clone();
+        let l = Arc::new(link::Link {
             name: name.to_string(),
             addr: addr.to_string(),
             auth: self.auth(name),
-            client_name: format!("sentinel-{}-cmd", &self.myid[..8.min(self.myid.len())]),
+            myid: self.myid.clone(),
             timing,
+            hello,
             tx: self.tx.clone(),
+        });
+        tokio::spawn(link::run(l.clone(), cancel.clone()));
+        tokio::spawn(link::pubsub(l, cancel));
+    }
+
+    /// Brings the hello of group `name` up to date with the monitor and the settings.
+    fn refresh_hello(&mut self, name: &str) {
+        let Some(m) = self.monitors.get(name) else { return };
+        let now = link::Hello {
+            announce_ip: self.global.announce_ip.clone(),
+            port: if self.global.announce_port != 0 { self.global.announce_port } else { self.port },
+            myid: self.myid.clone(),
+            current_epoch: m.current_epoch,
+            name: name.to_string(),
+            master: m.current_addr().to_string(),
+            config_epoch: m.config_epoch,
         };
-        tokio::spawn(link::run(l, cancel));
+        let slot = self.hellos.entry(name.to_string()).or_default();
+        *slot.lock().unwrap_or_else(|e| e.into_inner()) = now;
     }
 
     /// Closes the links of group `name` (all of them, or only those not to `keep`).
@@ -271,6 +293,9 @@ impl Core {
             !close
         });
         self.info_cache.retain(|(n, a), _| n != name || keep.is_some_and(|k| k == a));
+        if keep.is_none() {
+            self.hellos.remove(name);
+        }
     }
 
     /// Opens the links of group `name` to its master and every known replica.
@@ -350,6 +375,7 @@ impl Core {
             }
         }
         self.run_actions(name, actions);
+        self.refresh_hello(name);
     }
 
     fn on_timer(&mut self) {
@@ -432,6 +458,7 @@ pub fn start(
         tx: tx.clone(),
         events: events.clone(),
         links: BTreeMap::new(),
+        hellos: BTreeMap::new(),
         shutdown: shutdown.clone(),
         dir: boot.dir,
     };
