@@ -27,7 +27,8 @@
 //! (10.9.9.9:6379, a master we do not monitor), or as a literal `ip:port`.
 //!
 //! **Params** (before `monitor`; the rest keep [`Params::default`], Redis's defaults):
-//! `down-after`, `failover-timeout`, `parallel-syncs`, `quorum`, `ping-period`, `info-period`.
+//! `down-after`, `failover-timeout`, `parallel-syncs`, `quorum`, `ping-period`, `info-period`,
+//! `reboot-down-after`.
 //!
 //! **Events** (after `at T` or `every STEP from A to B`; times in ms, `_` allowed, never
 //! going backwards):
@@ -36,7 +37,7 @@
 //! - `info A key=value ...` with `role=master|slave|unknown`, `slaves=A,B` (a master's list),
 //!   `master=A`, `link=up|down`, `link-down=MS`, `offset=N` (slave_repl_offset),
 //!   `master-offset=N`, `runid=S`, `priority=N` (100 unless given);
-//! - `promotion-sent A`, `master-paused OFFSET`, `tick` (time passes);
+//! - `promotion-sent A`, `master-paused OFFSET`, `tick` (time passes), `tilt on|off`;
 //! - `manual-failover` ([`Monitor::manual_failover`], SENTINEL FAILOVER), `start-failover`
 //!   ([`Monitor::start_failover`]);
 //! - `restore master=A config-epoch=N current-epoch=N replicas=A,B` ([`Monitor::restore`]).
@@ -173,6 +174,7 @@ fn parse_params(words: &[&str], mut p: Params) -> Result<Params, String> {
             "quorum" => p.quorum = usize::try_from(n).map_err(|e| e.to_string())?,
             "ping-period" => p.ping_period_ms = n,
             "info-period" => p.info_period_ms = n,
+            "reboot-down-after" => p.reboot_down_after_ms = n,
             _ => return Err(format!("unknown param `{k}`")),
         }
     }
@@ -269,6 +271,8 @@ fn parse_event(words: &[&str]) -> Result<Vec<Input>, String> {
         ["promotion-sent", a] => core(Event::PromotionSent(addr(a)?)),
         ["master-paused", offset] => core(Event::MasterPaused(num(offset)?)),
         ["tick"] => core(Event::Tick),
+        ["tilt", "on"] => core(Event::Tilt(true)),
+        ["tilt", "off"] => core(Event::Tilt(false)),
         ["manual-failover"] => Ok(vec![Input::ManualFailover]),
         ["start-failover"] => Ok(vec![Input::StartFailover]),
         ["restore", fields @ ..] => Ok(vec![parse_restore(fields)?]),
@@ -612,6 +616,9 @@ golden!(
     convert_old_master_and_fix_replica,
     // 9. Replicas on their own.
     replica_sdown_without_failover,
+    // 10. TILT and a rebooted master.
+    tilt_suspends_judgement_and_action,
+    rebooted_master_stuck_loading,
     // Differences from Redis found by these scripts, fixed: regression scripts.
     reconf_slaves_event_names_the_master,
     abort_slave_timeout_event_names_the_master,
