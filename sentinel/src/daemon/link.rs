@@ -139,9 +139,12 @@ pub async fn run(l: Arc<Link>, cancel: CancellationToken) {
             let _ = tx.send(Msg::Link(name, e)).await;
         }
     };
+    let mut backoff = Backoff::new();
     loop {
+        let mut was_up = false;
         let attempt = async {
             let mut c = connect(&l.addr, &l.auth, &l.name_for("cmd")).await?;
+            was_up = true;
             let local_ip = c.stream_mut().local_addr().map(|a| a.ip().to_string()).unwrap_or_default();
             send(Event::Connected(l.addr.clone())).await;
             let mut last_info: Option<Instant> = None;
@@ -175,14 +178,41 @@ pub async fn run(l: Arc<Link>, cancel: CancellationToken) {
             _ = attempt => {}
         }
         send(Event::Disconnected(l.addr.clone())).await;
+        let wait = backoff.next(was_up, l.ping_period());
         tokio::select! {
             _ = cancel.cancelled() => return,
-            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            _ = tokio::time::sleep(wait) => {}
         }
     }
 }
 
+/// Waits before reconnecting: 100 ms after a link that was up, doubling while attempts keep
+/// failing, up to the ping period (Redis throttles reconnections to one per ping period).
+struct Backoff(Duration);
+
+impl Backoff {
+    const FIRST: Duration = Duration::from_millis(100);
+
+    fn new() -> Backoff {
+        Backoff(Backoff::FIRST)
+    }
+
+    /// The wait before the next attempt; `was_up` resets it.
+    fn next(&mut self, was_up: bool, max: Duration) -> Duration {
+        if was_up {
+            self.0 = Backoff::FIRST;
+        }
+        let wait = self.0.min(max);
+        self.0 = (self.0 * 2).min(max.max(Backoff::FIRST));
+        wait
+    }
+}
+
 impl Link {
+    fn ping_period(&self) -> Duration {
+        Duration::from_millis(self.timing.ping_ms.load(Ordering::Relaxed))
+    }
+
     /// `sentinel-<first 8 of myid>-<kind>`, as Redis names its links.
     fn name_for(&self, kind: &str) -> String {
         format!("sentinel-{}-{kind}", &self.myid[..8.min(self.myid.len())])
@@ -194,10 +224,13 @@ const PUBSUB_SILENCE: Duration = Duration::from_secs(6);
 
 /// The pub/sub link to one instance, until `cancel`.
 pub async fn pubsub(l: Arc<Link>, cancel: CancellationToken) {
+    let mut backoff = Backoff::new();
     loop {
+        let mut was_up = false;
         let attempt = async {
             let mut c = connect(&l.addr, &l.auth, &l.name_for("pubsub")).await?;
             c.send(&["SUBSCRIBE", HELLO_CHANNEL]).await.ok()?;
+            was_up = true;
             loop {
                 let frame = tokio::time::timeout(PUBSUB_SILENCE, c.read_frame()).await.ok()?.ok()?;
                 let (Frame::Array(items) | Frame::Push(items)) = frame else { continue };
@@ -219,9 +252,24 @@ pub async fn pubsub(l: Arc<Link>, cancel: CancellationToken) {
             _ = attempt => {}
         }
         tracing::debug!(addr = %l.addr, "-pubsub-link-reconnection");
+        let wait = backoff.next(was_up, l.ping_period());
         tokio::select! {
             _ = cancel.cancelled() => return,
-            _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            _ = tokio::time::sleep(wait) => {}
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reconnection_backs_off_up_to_the_ping_period_and_resets_after_success() {
+        let max = Duration::from_millis(1000);
+        let mut b = Backoff::new();
+        let waits: Vec<u128> = (0..6).map(|_| b.next(false, max).as_millis()).collect();
+        assert_eq!(waits, vec![100, 200, 400, 800, 1000, 1000]);
+        assert_eq!(b.next(true, max).as_millis(), 100, "a link that was up reconnects quickly");
     }
 }
