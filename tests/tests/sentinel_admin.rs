@@ -245,6 +245,33 @@ fn scripts_run_with_redis_sentinels_arguments() {
     let ok: String = q(&mut c, &["SENTINEL", "SET", "mymaster", "failover-timeout", "60000"]);
     assert_eq!(ok, "OK");
     assert!(events.wait(&format!("-script-error {failing} 0 2"), Duration::from_secs(10)), "{:?}", events.all());
+
+    // Exit code 1 is retried (after script-retry-delay, shortened here); a script running past
+    // script-max-runtime is killed: -script-timeout <path> <pid>.
+    let ok: String = q(&mut c, &["SENTINEL", "DEBUG", "script-retry-delay", "200", "script-max-runtime", "1000"]);
+    assert_eq!(ok, "OK");
+    let retried = dir.join("retried.log");
+    let flaky = script(
+        &dir,
+        "flaky.sh",
+        &format!(
+            "if [ ! -f {m} ]; then touch {m}; exit 1; fi\necho \"$@\" >> {log}",
+            m = dir.join("first-run").display(),
+            log = retried.display()
+        ),
+    );
+    let ok: String = q(&mut c, &["SENTINEL", "SET", "mymaster", "notification-script", &flaky]);
+    assert_eq!(ok, "OK");
+    assert!(
+        wait_until(Duration::from_secs(10), || read(&retried)
+            .contains(&format!("+set master mymaster 127.0.0.1 {rp} notification-script {flaky}"))),
+        "the script that failed with 1 was not retried: {:?}",
+        events.all()
+    );
+    let slow = script(&dir, "slow.sh", "sleep 30");
+    let ok: String = q(&mut c, &["SENTINEL", "SET", "mymaster", "notification-script", &slow]);
+    assert_eq!(ok, "OK");
+    assert!(events.wait(&format!("-script-timeout {slow} "), Duration::from_secs(10)), "{:?}", events.all());
     let _ = std::fs::remove_dir_all(&dir);
 }
 
