@@ -338,3 +338,16 @@ fn a_master_that_reports_the_replica_role_is_judged_down() {
     assert!(events.has(&format!("-role-change master mymaster 127.0.0.1 {} new reported role is slave", master.port)));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn shutdown_stops_the_sentinel_cleanly() {
+    let dir = sentinel_dir("admin-shutdown");
+    let master = Node::start(&[]);
+    let mut s = vigil_tests::start_sentinel(&dir, master.port, 1, &[]);
+    let mut raw = s.raw_sync();
+    assert_eq!(raw.cmd(&["SHUTDOWN"]), Frame::Simple("OK".into()));
+    assert_eq!(s.wait_exit(Duration::from_secs(10)), Some(0), "exit status after SHUTDOWN");
+    let state = std::fs::read_to_string(dir.join("vigil-sentinel.state")).unwrap_or_default();
+    assert!(state.contains("mymaster"), "the view is saved on the way out: {state}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

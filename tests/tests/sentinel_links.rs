@@ -59,3 +59,14 @@ fn a_redis_server_gets_both_links_and_the_hellos() {
     let master = RedisServer::start(&[]);
     check(master.port, "links-redis");
 }
+
+#[test]
+fn hellos_carry_the_announced_address() {
+    let master = Node::start(&[]);
+    let dir = sentinel_dir("links-announce");
+    let s = start_sentinel(&dir, master.port, 1, &["--announce-ip", "10.1.2.3", "--announce-port", "4444"]);
+    let _logs = LogsOnPanic(vec![&s]);
+    let hello = next_hello(master.port);
+    assert!(hello.starts_with("10.1.2.3,4444,"), "{hello}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

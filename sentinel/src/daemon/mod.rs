@@ -496,7 +496,13 @@ async fn run(mut core: Core, mut rx: mpsc::Receiver<Msg>) {
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = core.shutdown.cancelled() => return,
+            _ = core.shutdown.cancelled() => {
+                // The last view goes to disk on the way out (SHUTDOWN, SIGTERM, Ctrl-C).
+                if let Err(e) = core.save() {
+                    tracing::warn!("cannot save the state on shutdown: {e}");
+                }
+                return;
+            }
             _ = tick.tick() => core.on_timer(),
             msg = rx.recv() => match msg {
                 None => return,
