@@ -8,7 +8,7 @@ master and measure the time until the client's first successful write on the new
 Runs alternate between the two sentinels; reports median and max.
 
 Usage: python3 scripts/bench_failover.py [--runs 10]
-Needs: redis-server (Debian), a release build of vigil-sentinel (built here if missing).
+Needs: redis-server (Debian); builds vigil-sentinel in release mode first.
 """
 
 import argparse
@@ -22,7 +22,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_node import ROOT, free_port, wait_ping  # noqa: E402
+from bench_node import ROOT, build_release, free_port, wait_ping  # noqa: E402
 from bench_lag import Conn  # noqa: E402
 
 
@@ -110,8 +110,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=10)
     args = ap.parse_args()
-    if not os.path.exists(os.path.join(ROOT, "target", "release", "vigil-sentinel")):
-        subprocess.run(["cargo", "build", "--release", "-p", "vigil-sentinel"], cwd=ROOT, check=True)
+    build_release("vigil-sentinel")
     work = tempfile.mkdtemp(prefix="vigil-failover-")
     res = {"redis": [], "vigil": []}
     for i in range(args.runs):

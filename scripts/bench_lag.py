@@ -19,7 +19,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_node import ROOT, free_port, wait_ping  # noqa: E402
+from bench_node import ROOT, free_port, wait_ping, build_release  # noqa: E402
 from bench_sync import info, start  # noqa: E402
 
 
@@ -89,8 +89,7 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=int, default=10)
     args = ap.parse_args()
-    if not os.path.exists(os.path.join(ROOT, "target", "release", "vigil-node")):
-        subprocess.run(["cargo", "build", "--release", "-p", "vigil-node"], cwd=ROOT, check=True)
+    build_release("vigil-node")
     work = tempfile.mkdtemp(prefix="vigil-lag-")
     print("| replica lag under SET -P 16 load | samples | p50 ms | p99 ms | max ms |")
     print("|---|---:|---:|---:|---:|")

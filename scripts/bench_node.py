@@ -53,10 +53,21 @@ def rss_bytes(pid):
     return 0
 
 
+_built = set()
+
+
+def build_release(package):
+    """Builds `package` (also its binary's name) in release mode once per run and returns the
+    binary's path. Always building (a no-op when up to date) means a stale binary is never
+    measured."""
+    if package not in _built:
+        subprocess.run(["cargo", "build", "--release", "-p", package], cwd=ROOT, check=True)
+        _built.add(package)
+    return os.path.join(ROOT, "target", "release", package)
+
+
 def start_vigil(port):
-    exe = os.path.join(ROOT, "target", "release", "vigil-node")
-    if not os.path.exists(exe):
-        subprocess.run(["cargo", "build", "--release", "-p", "vigil-node"], cwd=ROOT, check=True)
+    exe = build_release("vigil-node")
     return subprocess.Popen(["taskset", "-c", "0", exe, "--port", str(port), "--loglevel", "warning"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 

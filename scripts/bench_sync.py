@@ -22,7 +22,7 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_node import ROOT, free_port, load_keys, wait_ping  # noqa: E402
+from bench_node import ROOT, free_port, load_keys, wait_ping, build_release  # noqa: E402
 
 
 def info(port, section):
@@ -89,8 +89,7 @@ def main():
     ap.add_argument("--keys", type=int, default=1000000)
     ap.add_argument("--reps", type=int, default=3)
     args = ap.parse_args()
-    if not os.path.exists(os.path.join(ROOT, "target", "release", "vigil-node")):
-        subprocess.run(["cargo", "build", "--release", "-p", "vigil-node"], cwd=ROOT, check=True)
+    build_release("vigil-node")
     work = tempfile.mkdtemp(prefix="vigil-sync-")
     res = {"vigil": [], "redis": []}
     pauses = []
