@@ -26,6 +26,7 @@ pub mod api;
 pub mod config;
 pub mod core;
 pub mod daemon;
+pub mod group;
 pub mod info;
 pub mod logging;
 pub mod scripts;

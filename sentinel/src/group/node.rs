@@ -1,0 +1,190 @@
+//! One sentinel's place in the group: its Raft node, its gRPC server, and the two things the
+//! rest of the sentinel does with them — propose a command, and watch the replicated state.
+//!
+//! # Membership and ids
+//! Every sentinel is started with the same list of members (`--peer HOST:PORT` for the others,
+//! plus its own `--grpc-port`). A member's Raft id is derived from its gRPC address
+//! ([`node_id`]), so every sentinel computes the same ids from the same list without any extra
+//! configuration, and a sentinel keeps its id across restarts. Each member offers to initialise
+//! the group with that membership; Raft accepts the first and the others find it initialised.
+//!
+//! # Proposing
+//! A command is committed by the leader only. A follower forwards it to the leader over gRPC
+//! (`Peer.Propose`) and returns the leader's result, so `SENTINEL MONITOR` works on any sentinel.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::error::{ClientWriteError, RaftError};
+use tokio::sync::watch;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+use vigil_proto::grpc as pb;
+
+use super::machine::Machine;
+use super::network::{Network, channel};
+use super::service::{DiscoveryService, PeerService};
+use super::state::{Applied, Command, GroupState};
+use super::store::LogStore;
+use super::types::{Node, NodeId, Raft};
+use super::wire;
+
+/// Raft's timing: heartbeats every 250 ms, elections after 1-2 s of silence. A leader lost with
+/// its machine is replaced in about 1.5 s, well inside Redis Sentinel's usual down-after.
+pub const HEARTBEAT_MS: u64 = 250;
+/// Lower bound of the randomised election timeout.
+pub const ELECTION_MIN_MS: u64 = 1000;
+/// Upper bound of the randomised election timeout.
+pub const ELECTION_MAX_MS: u64 = 2000;
+
+/// The Raft id of the member whose gRPC server is at `addr` (FNV-1a of the address text).
+pub fn node_id(addr: &str) -> NodeId {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in addr.as_bytes() {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+/// How to start a member.
+#[derive(Debug, Clone)]
+pub struct GroupConfig {
+    /// The address the other members reach this one's gRPC server at (`host:port`).
+    pub advertise: String,
+    /// Where the gRPC server listens.
+    pub listen: std::net::SocketAddr,
+    /// The other members' gRPC addresses.
+    pub peers: Vec<String>,
+}
+
+/// Why a proposal did not go through.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProposeError {
+    /// No leader is known (an election is under way, or this member is cut off from a
+    /// majority): nothing was changed.
+    #[error("no leader: the sentinel group has no majority reachable from here")]
+    NoLeader,
+    /// The leader could not be reached or failed.
+    #[error("the group's leader did not answer: {0}")]
+    Leader(String),
+}
+
+/// A running member of the group.
+#[derive(Clone)]
+pub struct Group {
+    /// This member's id.
+    pub id: NodeId,
+    raft: Raft,
+    machine: Machine,
+}
+
+impl Group {
+    /// Opens the Raft state in `dir`, starts the gRPC server on the listener, and joins the group.
+    pub async fn start(
+        cfg: GroupConfig,
+        listener: tokio::net::TcpListener,
+        dir: &Path,
+        shutdown: CancellationToken,
+    ) -> anyhow::Result<Group> {
+        let dir = dir.join("raft");
+        let log = LogStore::open(&dir)?;
+        let machine = Machine::open(&dir)?;
+        let config = openraft::Config {
+            cluster_name: "vigil-sentinel".into(),
+            heartbeat_interval: HEARTBEAT_MS,
+            election_timeout_min: ELECTION_MIN_MS,
+            election_timeout_max: ELECTION_MAX_MS,
+            ..Default::default()
+        }
+        .validate()?;
+        let id = node_id(&cfg.advertise);
+        let raft = Raft::new(id, Arc::new(config), Network, log, machine.clone()).await?;
+
+        let server = tonic::transport::Server::builder()
+            .add_service(pb::peer_server::PeerServer::new(PeerService::new(raft.clone())))
+            .add_service(pb::discovery_server::DiscoveryServer::new(DiscoveryService::new(machine.clone())))
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.clone().cancelled_owned());
+        tokio::spawn(async move {
+            if let Err(e) = server.await {
+                tracing::warn!("the group's gRPC server stopped: {e}");
+            }
+        });
+        let stopping = raft.clone();
+        tokio::spawn(async move {
+            shutdown.cancelled().await;
+            let _ = stopping.shutdown().await;
+        });
+
+        let mut members: BTreeMap<NodeId, Node> = BTreeMap::new();
+        for addr in std::iter::once(&cfg.advertise).chain(&cfg.peers) {
+            members.insert(node_id(addr), Node { addr: addr.clone() });
+        }
+        if !raft.is_initialized().await? {
+            match raft.initialize(members).await {
+                Ok(()) => tracing::info!(id, "sentinel group initialised"),
+                Err(e) => tracing::debug!(id, "group already initialised elsewhere: {e}"),
+            }
+        }
+        Ok(Group { id, raft, machine })
+    }
+
+    /// The replicated state now, and every change.
+    pub fn subscribe(&self) -> watch::Receiver<GroupState> {
+        self.machine.subscribe()
+    }
+
+    /// The replicated state now.
+    pub fn state(&self) -> GroupState {
+        self.machine.state()
+    }
+
+    /// The current leader's id, if one is known.
+    pub fn leader(&self) -> Option<NodeId> {
+        self.raft.metrics().borrow().current_leader
+    }
+
+    /// Is this member the leader?
+    pub fn is_leader(&self) -> bool {
+        self.leader() == Some(self.id)
+    }
+
+    /// The members: id and gRPC address.
+    pub fn members(&self) -> BTreeMap<NodeId, String> {
+        let m = self.raft.metrics().borrow().membership_config.clone();
+        m.membership().nodes().map(|(id, n)| (*id, n.addr.clone())).collect()
+    }
+
+    /// Proposes `cmd` and waits until it is committed and applied (here, or through the leader).
+    pub async fn propose(&self, cmd: Command) -> Result<Applied, ProposeError> {
+        match self.raft.client_write(cmd.clone()).await {
+            Ok(r) => Ok(r.data),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => match f.leader_node {
+                Some(node) => forward(&node.addr, cmd).await,
+                None => Err(ProposeError::NoLeader),
+            },
+            Err(e) => Err(ProposeError::Leader(e.to_string())),
+        }
+    }
+}
+
+/// Sends `cmd` to the leader at `addr`.
+async fn forward(addr: &str, cmd: Command) -> Result<Applied, ProposeError> {
+    use pb::propose_result::Result as R;
+    let ch = tokio::time::timeout(Duration::from_secs(5), channel(addr))
+        .await
+        .map_err(|_| ProposeError::Leader(format!("{addr}: timed out")))?
+        .map_err(|e| ProposeError::Leader(format!("{addr}: {e}")))?;
+    let mut client = pb::peer_client::PeerClient::new(ch);
+    let mut req = tonic::Request::new(wire::command_out(&cmd));
+    req.set_timeout(Duration::from_secs(10));
+    let reply = client.propose(req).await.map_err(|s| ProposeError::Leader(format!("{addr}: {}", s.message())))?;
+    match reply.into_inner().result {
+        Some(R::Done(_)) => Ok(Applied::Done),
+        Some(R::Refused(e)) => Ok(Applied::Refused(e)),
+        // The leader changed meanwhile: the caller may retry.
+        Some(R::NotLeader(_)) | None => Err(ProposeError::NoLeader),
+    }
+}

@@ -1,0 +1,205 @@
+//! What the sentinel group agrees on, and how a command changes it: a pure, deterministic state
+//! machine applied in Raft log order by every sentinel, so every sentinel holds the same state
+//! after the same entries.
+//!
+//! For each monitored master: its current address, quorum, options (Redis's `SENTINEL SET`
+//! names), config epoch and the epoch of the last failover started. The group's membership is
+//! Raft's own and lives beside it (see [`super::machine`]).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// A change proposed through the Raft log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    /// Monitor a master. The same definition again is accepted (every sentinel may be started
+    /// with the same `--monitor`); another definition under the same name is refused.
+    Monitor {
+        /// Group name.
+        name: String,
+        /// `ip:port`.
+        addr: String,
+        /// Quorum.
+        quorum: u32,
+    },
+    /// Stop monitoring a master.
+    Remove {
+        /// Group name.
+        name: String,
+    },
+    /// Set options (`SENTINEL SET` names and values, validated before proposing).
+    SetOptions {
+        /// Group name.
+        name: String,
+        /// `(option, value)` pairs.
+        options: Vec<(String, String)>,
+    },
+    /// The leader started a failover in `config_epoch`.
+    FailoverStarted {
+        /// Group name.
+        name: String,
+        /// The new epoch (a fencing token).
+        config_epoch: u64,
+    },
+    /// A failover ended: `addr` is the master from `config_epoch` on.
+    Switched {
+        /// Group name.
+        name: String,
+        /// The new master.
+        addr: String,
+        /// Its config epoch.
+        config_epoch: u64,
+    },
+}
+
+/// The outcome of applying a command (the same on every sentinel).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub enum Applied {
+    /// Applied (or already in force).
+    #[default]
+    Done,
+    /// Refused, with Redis's error text (`ERR No such master with that name`, ...).
+    Refused(String),
+}
+
+/// One monitored master as the group knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MasterRecord {
+    /// The current master.
+    pub addr: String,
+    /// Quorum.
+    pub quorum: u32,
+    /// Options set with `SENTINEL SET`.
+    pub options: BTreeMap<String, String>,
+    /// The config epoch of `addr`.
+    pub config_epoch: u64,
+    /// The epoch of the last failover started (>= `config_epoch`).
+    pub failover_epoch: u64,
+}
+
+/// The replicated state.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct GroupState {
+    /// Monitored masters by name.
+    pub masters: BTreeMap<String, MasterRecord>,
+}
+
+const NO_SUCH: &str = "ERR No such master with that name";
+
+impl GroupState {
+    /// Applies one command.
+    pub fn apply(&mut self, cmd: &Command) -> Applied {
+        match cmd {
+            Command::Monitor { name, addr, quorum } => match self.masters.get(name) {
+                Some(m) if m.quorum == *quorum && (m.addr == *addr || m.config_epoch > 0) => Applied::Done,
+                Some(_) => Applied::Refused("ERR Duplicate master name.".into()),
+                None => {
+                    let record = MasterRecord {
+                        addr: addr.clone(),
+                        quorum: *quorum,
+                        options: BTreeMap::new(),
+                        config_epoch: 0,
+                        failover_epoch: 0,
+                    };
+                    self.masters.insert(name.clone(), record);
+                    Applied::Done
+                }
+            },
+            Command::Remove { name } => match self.masters.remove(name) {
+                Some(_) => Applied::Done,
+                None => Applied::Refused(NO_SUCH.into()),
+            },
+            Command::SetOptions { name, options } => match self.masters.get_mut(name) {
+                None => Applied::Refused(NO_SUCH.into()),
+                Some(m) => {
+                    for (k, v) in options {
+                        if k == "quorum" {
+                            if let Ok(q) = v.parse() {
+                                m.quorum = q;
+                            }
+                        } else {
+                            m.options.insert(k.clone(), v.clone());
+                        }
+                    }
+                    Applied::Done
+                }
+            },
+            Command::FailoverStarted { name, config_epoch } => match self.masters.get_mut(name) {
+                None => Applied::Refused(NO_SUCH.into()),
+                Some(m) if *config_epoch <= m.failover_epoch => {
+                    Applied::Refused(format!("ERR stale failover epoch {config_epoch}"))
+                }
+                Some(m) => {
+                    m.failover_epoch = *config_epoch;
+                    Applied::Done
+                }
+            },
+            Command::Switched { name, addr, config_epoch } => match self.masters.get_mut(name) {
+                None => Applied::Refused(NO_SUCH.into()),
+                // The higher config epoch wins; a switch from an older failover is stale.
+                Some(m) if *config_epoch <= m.config_epoch => {
+                    Applied::Refused(format!("ERR stale config epoch {config_epoch}"))
+                }
+                Some(m) => {
+                    m.addr = addr.clone();
+                    m.config_epoch = *config_epoch;
+                    m.failover_epoch = m.failover_epoch.max(*config_epoch);
+                    Applied::Done
+                }
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn monitor(name: &str, addr: &str, quorum: u32) -> Command {
+        Command::Monitor { name: name.into(), addr: addr.into(), quorum }
+    }
+
+    #[test]
+    fn the_same_monitor_twice_is_idempotent_another_definition_is_refused() {
+        let mut s = GroupState::default();
+        assert_eq!(s.apply(&monitor("m", "10.0.0.1:6379", 2)), Applied::Done);
+        assert_eq!(s.apply(&monitor("m", "10.0.0.1:6379", 2)), Applied::Done);
+        assert_eq!(s.apply(&monitor("m", "10.0.0.9:6379", 2)), Applied::Refused("ERR Duplicate master name.".into()));
+        assert_eq!(s.masters.len(), 1);
+    }
+
+    #[test]
+    fn a_restarted_sentinels_old_monitor_line_is_accepted_after_a_failover() {
+        // Every sentinel keeps `--monitor m <old master>` on its command line: after a switch it
+        // must not be refused, and must not move the master back.
+        let mut s = GroupState::default();
+        s.apply(&monitor("m", "10.0.0.1:6379", 2));
+        s.apply(&Command::FailoverStarted { name: "m".into(), config_epoch: 1 });
+        s.apply(&Command::Switched { name: "m".into(), addr: "10.0.0.2:6379".into(), config_epoch: 1 });
+        assert_eq!(s.apply(&monitor("m", "10.0.0.1:6379", 2)), Applied::Done);
+        assert_eq!(s.masters["m"].addr, "10.0.0.2:6379");
+    }
+
+    #[test]
+    fn epochs_only_go_forward() {
+        let mut s = GroupState::default();
+        s.apply(&monitor("m", "a:1", 1));
+        assert_eq!(s.apply(&Command::FailoverStarted { name: "m".into(), config_epoch: 3 }), Applied::Done);
+        assert!(matches!(
+            s.apply(&Command::FailoverStarted { name: "m".into(), config_epoch: 3 }),
+            Applied::Refused(_)
+        ));
+        assert_eq!(
+            s.apply(&Command::Switched { name: "m".into(), addr: "b:1".into(), config_epoch: 3 }),
+            Applied::Done
+        );
+        assert!(matches!(
+            s.apply(&Command::Switched { name: "m".into(), addr: "c:1".into(), config_epoch: 2 }),
+            Applied::Refused(_)
+        ));
+        assert_eq!((s.masters["m"].addr.as_str(), s.masters["m"].config_epoch), ("b:1", 3));
+        assert_eq!(s.apply(&Command::Remove { name: "m".into() }), Applied::Done);
+        assert_eq!(s.apply(&Command::Remove { name: "m".into() }), Applied::Refused(NO_SUCH.into()));
+    }
+}
