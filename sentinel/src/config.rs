@@ -265,6 +265,10 @@ pub struct FileConfig {
     pub global: Global,
     /// The masters, in file order.
     pub masters: Vec<MasterConfig>,
+    /// `grpc-port`: join a sentinel group, serving gRPC on this port.
+    pub grpc_port: Option<u16>,
+    /// `peers`: the other members' gRPC addresses (`host:port`).
+    pub peers: Vec<String>,
 }
 
 fn scalar(v: &serde_yaml_ng::Value) -> Option<String> {
@@ -301,6 +305,16 @@ pub fn parse(text: &str) -> Result<FileConfig, String> {
     let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(text).map_err(|e| format!("not valid YAML: {e}"))?;
     let mut out = FileConfig::default();
     for (key, v) in mapping(doc, "the file")? {
+        if key == "peers" {
+            let serde_yaml_ng::Value::Sequence(items) = v else {
+                return Err(format!("peers: expected a list of host:port, got {v:?}"));
+            };
+            for item in items {
+                let p = scalar(&item).ok_or_else(|| format!("peers: expected host:port, got {item:?}"))?;
+                out.peers.push(check_peer(&p).map_err(|e| format!("peers: {e}"))?);
+            }
+            continue;
+        }
         if key == "masters" {
             for (name, def) in mapping(v, "masters")? {
                 out.masters.push(master(&name, def).map_err(|e| format!("masters.{name}.{e}"))?);
@@ -312,9 +326,16 @@ pub fn parse(text: &str) -> Result<FileConfig, String> {
             "port" => out.port = Some(value.parse().map_err(|_| format!("port: expected a port (0-65535), got '{value}'"))?),
             "bind" => out.bind = Some(value),
             "dir" => out.dir = Some(PathBuf::from(value)),
+            "grpc-port" => {
+                out.grpc_port =
+                    Some(value.parse().map_err(|_| format!("grpc-port: expected a port (1-65535), got '{value}'"))?)
+            }
             _ => out.global.set(&key, &value, true).map_err(|e| {
                 if e.starts_with("Invalid argument") {
-                    format!("{key}: unknown setting (expected port, bind, dir, masters, {}, deny-scripts-reconfig or requirepass)", GLOBAL_PARAMS.join(", "))
+                    format!(
+                        "{key}: unknown setting (expected port, bind, dir, grpc-port, peers, masters, {}, deny-scripts-reconfig or requirepass)",
+                        GLOBAL_PARAMS.join(", ")
+                    )
                 } else {
                     format!("{key}: {e}")
                 }
@@ -362,6 +383,14 @@ fn master(name: &str, def: serde_yaml_ng::Value) -> Result<MasterConfig, String>
 /// `host:port`, bracketing IPv6 literals.
 pub fn join(host: &str, port: u16) -> String {
     if host.contains(':') { format!("[{host}]:{port}") } else { format!("{host}:{port}") }
+}
+
+/// A peer's gRPC address: `host:port` with a port of 1 to 65535.
+pub fn check_peer(p: &str) -> Result<String, String> {
+    match p.rsplit_once(':') {
+        Some((h, port)) if !h.is_empty() && port.parse::<u16>().is_ok_and(|n| n > 0) => Ok(p.to_string()),
+        _ => Err(format!("'{p}' is not host:port")),
+    }
 }
 
 /// Master names: Redis's documented charset `A-z 0-9 . - _`, not empty.

@@ -50,6 +50,13 @@ struct Args {
     /// Log level: debug, verbose, notice, warning, nothing.
     #[arg(long)]
     loglevel: Option<String>,
+    /// Join a sentinel group: serve its gRPC protocol on this port.
+    #[arg(long)]
+    grpc_port: Option<u16>,
+    /// Another member of the group: HOST:PORT of its gRPC server (repeatable; give every
+    /// sentinel the same list of the others).
+    #[arg(long)]
+    peer: Vec<String>,
 }
 
 fn flag_masters(args: &Args) -> anyhow::Result<Vec<MasterConfig>> {
@@ -156,7 +163,34 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let port = listener.local_addr()?.port();
     let shutdown = CancellationToken::new();
     let requirepass = file.global.requirepass.clone();
-    let boot = Boot { myid: myid.clone(), dir, port, global: file.global, masters, state };
+    let group = match args.grpc_port.or(file.grpc_port) {
+        None => None,
+        Some(grpc_port) => {
+            let mut peers = file.peers.clone();
+            for p in &args.peer {
+                peers.push(config::check_peer(p).map_err(|e| anyhow::anyhow!("--peer: {e}"))?);
+            }
+            let host = if file.global.announce_ip.is_empty() { bind.clone() } else { file.global.announce_ip.clone() };
+            if host == "0.0.0.0" || host == "::" {
+                anyhow::bail!(
+                    "--grpc-port with --bind {host}: set --announce-ip to the address the other sentinels reach"
+                );
+            }
+            let advertise = config::join(&host, grpc_port);
+            let listener = tokio::net::TcpListener::bind((bind.as_str(), grpc_port))
+                .await
+                .with_context(|| format!("cannot listen for the group on {bind}:{grpc_port}"))?;
+            let listen = listener.local_addr()?;
+            let cfg = vigil_sentinel::group::node::GroupConfig { advertise: advertise.clone(), listen, peers };
+            let joined = vigil_sentinel::group::node::Group::start(cfg, listener, &dir, shutdown.clone()).await?;
+            tracing::info!(%advertise, id = joined.0.id, "member of a sentinel group");
+            Some(joined)
+        }
+    };
+    let api_host = if file.global.announce_ip.is_empty() { bind.clone() } else { file.global.announce_ip.clone() };
+    let api_port = if file.global.announce_port != 0 { file.global.announce_port } else { port };
+    let api_addr = config::join(&api_host, api_port);
+    let boot = Boot { myid: myid.clone(), dir, port, global: file.global, masters, state, group, api_addr };
     let (core, events, core_task) = daemon::start(boot, shutdown.clone());
     let shared = Arc::new(vigil_sentinel::api::Shared { core, events, shutdown: shutdown.clone(), requirepass });
     tracing::info!(port, %myid, "vigil-sentinel {} ready to accept connections", env!("CARGO_PKG_VERSION"));

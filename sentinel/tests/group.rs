@@ -41,7 +41,7 @@ async fn start(addr: SocketAddr, all: &[SocketAddr], dir: &std::path::Path) -> M
         peers: all.iter().filter(|a| **a != addr).map(ToString::to_string).collect(),
     };
     let stop = CancellationToken::new();
-    let group = Group::start(cfg, listener, dir, stop.clone()).await.expect("start member");
+    let (group, _reports) = Group::start(cfg, listener, dir, stop.clone()).await.expect("start member");
     Member { group, stop, addr }
 }
 
@@ -59,7 +59,7 @@ async fn free_addr() -> SocketAddr {
 }
 
 fn monitor(name: &str, addr: &str) -> Command {
-    Command::Monitor { name: name.into(), addr: addr.into(), quorum: 2 }
+    Command::Monitor { name: name.into(), addr: addr.into(), quorum: 2, options: vec![] }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

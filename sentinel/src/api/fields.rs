@@ -7,7 +7,7 @@ use crate::core::monitor::{Monitor, split};
 use vigil_proto::Frame;
 
 /// The SENTINEL MASTER map of one group, in Redis's field order.
-pub fn master_fields(m: &Monitor, cfg: Option<&MasterConfig>, now: u64) -> Frame {
+pub fn master_fields(m: &Monitor, cfg: Option<&MasterConfig>, others: usize, now: u64) -> Frame {
     let addr = m.current_addr().to_string();
     let (ip, port) = split(&addr);
     let st = m.instance(&m.master, now);
@@ -51,7 +51,7 @@ pub fn master_fields(m: &Monitor, cfg: Option<&MasterConfig>, now: u64) -> Frame
         ("role-reported-time", st.as_ref().map_or(0, |s| s.role_reported_ms).to_string()),
         ("config-epoch", m.config_epoch.to_string()),
         ("num-slaves", m.replicas().len().to_string()),
-        ("num-other-sentinels", "0".into()),
+        ("num-other-sentinels", others.to_string()),
         ("quorum", m.params.quorum.to_string()),
         ("failover-timeout", m.params.failover_timeout_ms.to_string()),
         ("parallel-syncs", m.params.parallel_syncs.to_string()),
@@ -108,4 +108,38 @@ pub fn replica_fields(m: &Monitor, addr: &str, now: u64) -> Option<Frame> {
         ("replica-announced", (st.info.announced as u8).to_string()),
     ]);
     Some(fields(pairs))
+}
+
+/// The SENTINEL SENTINELS maps: the other members of the group, with the RESP address they
+/// report (ip and port), their group id as name and runid, and how long ago they were heard.
+pub fn sentinel_fields(core: &crate::daemon::Core, now: u64) -> Vec<Frame> {
+    let Some(group) = &core.group else { return Vec::new() };
+    group
+        .members()
+        .into_keys()
+        .filter(|id| *id != group.id)
+        .map(|id| {
+            let api = core.peer_api.get(&id).cloned().unwrap_or_default();
+            let (ip, port) = split(&api);
+            let heard = core.peer_seen.get(&id).map(|t| now.saturating_sub(*t));
+            let alive = heard.is_some_and(|ms| ms <= crate::core::agree::REPORT_FRESH_MS);
+            let id = format!("{id:016x}");
+            fields(vec![
+                ("name", id.clone()),
+                ("ip", ip.to_string()),
+                ("port", port.to_string()),
+                ("runid", id),
+                ("flags", if alive { "sentinel" } else { "s_down,sentinel,disconnected" }.into()),
+                ("link-pending-commands", "0".into()),
+                ("link-refcount", "1".into()),
+                ("last-ping-sent", "0".into()),
+                ("last-ok-ping-reply", heard.unwrap_or(0).to_string()),
+                ("last-ping-reply", heard.unwrap_or(0).to_string()),
+                ("down-after-milliseconds", "30000".into()),
+                ("last-hello-message", heard.unwrap_or(0).to_string()),
+                ("voted-leader", "?".into()),
+                ("voted-leader-epoch", "0".into()),
+            ])
+        })
+        .collect()
 }

@@ -92,10 +92,11 @@ fn section(core: &Core, name: &str) -> String {
                     "ok"
                 };
                 l.push(format!(
-                    "master{i}:name={},status={status},address={},slaves={},sentinels=1",
+                    "master{i}:name={},status={status},address={},slaves={},sentinels={}",
                     m.name,
                     m.current_addr(),
-                    m.replicas().len()
+                    m.replicas().len(),
+                    core.others() + 1
                 ));
             }
             l

@@ -9,6 +9,7 @@ use super::fields::{master_fields, replica_fields};
 use super::{bulk, err, lower};
 use crate::core::monitor::{Action, split};
 use crate::daemon::Core;
+use crate::group::state::Command;
 
 /// `(subcommand, arity)`; arity counts `SENTINEL` and the subcommand, negative = at least.
 const SUBCOMMANDS: &[(&str, i32)] = &[
@@ -106,6 +107,53 @@ fn int_arg(b: &Bytes) -> Option<i64> {
     vigil_proto::request::parse_i64(b)
 }
 
+/// In a sentinel group, `SENTINEL MONITOR/REMOVE/SET` change the group's replicated state: the
+/// arguments are checked here exactly as alone (same errors), and the command to propose is
+/// returned. `None`: not such a request (or not in a group), answer it with [`answer`].
+pub fn proposal(core: &Core, args: &[Bytes]) -> Option<Result<Command, Frame>> {
+    core.group.as_ref()?;
+    if lower(&args[0]) != "sentinel" {
+        return None;
+    }
+    let sub = lower(args.get(1)?);
+    let (_, arity) = SUBCOMMANDS.iter().find(|(n, _)| *n == sub)?;
+    let n = args.len() as i32;
+    if (*arity > 0 && n != *arity) || (*arity < 0 && n < -*arity) {
+        return None; // the usual arity error
+    }
+    let name = args.get(2).map(text).unwrap_or_default();
+    Some(
+        match sub.as_str() {
+            "monitor" => {
+                let a: Vec<String> = args[2..6].iter().map(text).collect();
+                core.check_monitor(&a[0], &a[1], &a[2], &a[3]).map(|cfg| Command::Monitor {
+                    name: cfg.name.clone(),
+                    addr: cfg.addr.clone(),
+                    quorum: cfg.params.quorum as u32,
+                    options: cfg.options(),
+                })
+            }
+            "remove" if core.monitors.contains_key(&name) => Ok(Command::Remove { name }),
+            "remove" => Err("ERR No such master with that name".into()),
+            "set" => {
+                let pairs: Vec<(String, Option<String>)> =
+                    args[3..].chunks(2).map(|c| (text(&c[0]), c.get(1).map(text))).collect();
+                core.check_set(&name, &pairs).map(|_| Command::SetOptions {
+                    name,
+                    options: pairs
+                        .into_iter()
+                        .map(|(k, v)| {
+                            (k.to_ascii_lowercase().replace("primary-reboot", "master-reboot"), v.unwrap_or_default())
+                        })
+                        .collect(),
+                })
+            }
+            _ => return None,
+        }
+        .map_err(|e| err(&e)),
+    )
+}
+
 /// Answers `ROLE`, `INFO` and `SENTINEL` (runs inside the core task).
 pub fn answer(core: &mut Core, args: &[Bytes]) -> Frame {
     let now = core.now();
@@ -134,21 +182,21 @@ fn sentinel(core: &mut Core, args: &[Bytes], now: u64) -> Frame {
     match sub.as_str() {
         "myid" => bulk(&core.myid),
         "help" => Frame::Array(HELP.iter().map(|l| Frame::simple(l)).collect()),
-        "masters" | "primaries" => {
-            Frame::Array(core.monitors.values().map(|m| master_fields(m, core.configs.get(&m.name), now)).collect())
-        }
+        "masters" | "primaries" => Frame::Array(
+            core.monitors.values().map(|m| master_fields(m, core.configs.get(&m.name), core.others(), now)).collect(),
+        ),
         "master" | "primary" => match core.monitors.get(&name) {
             None => no_such(),
-            Some(m) => master_fields(m, core.configs.get(&name), now),
+            Some(m) => master_fields(m, core.configs.get(&name), core.others(), now),
         },
         "replicas" | "slaves" => match core.monitors.get(&name) {
             None => no_such(),
             Some(m) => Frame::Array(m.replicas().iter().filter_map(|r| replica_fields(m, r, now)).collect()),
         },
-        // Other sentinels are discovered in sentinel groups (the next issue); alone, none.
+        // The other members of the group (alone: none).
         "sentinels" => match core.monitors.contains_key(&name) {
             false => no_such(),
-            true => Frame::Array(vec![]),
+            true => Frame::Array(super::fields::sentinel_fields(core, now)),
         },
         "get-master-addr-by-name" | "get-primary-addr-by-name" => match core.monitors.get(&name) {
             None => Frame::NullArray,
@@ -159,15 +207,30 @@ fn sentinel(core: &mut Core, args: &[Bytes], now: u64) -> Frame {
         },
         "ckquorum" => match core.monitors.get(&name) {
             None => no_such(),
-            // One usable sentinel (this one): enough for quorum 1 (majority of 1 is 1).
-            Some(m) if m.params.quorum <= 1 => {
-                Frame::simple("OK 1 usable Sentinels. Quorum and failover authorization can be reached")
+            Some(m) => {
+                // Usable: this sentinel and the members heard from recently; the majority is
+                // of every member, reachable or not, as Redis counts it.
+                let voters = core.group.as_ref().map_or(1, |g| g.members().len().max(1));
+                let usable = 1 + core.peers_alive(now);
+                if usable < m.params.quorum {
+                    err(&format!(
+                        "NOQUORUM {usable} usable Sentinels. Not enough available Sentinels to reach the specified quorum for this master"
+                    ))
+                } else if usable < voters / 2 + 1 {
+                    err(&format!(
+                        "NOQUORUM {usable} usable Sentinels. Not enough available Sentinels to reach the majority and authorize a failover"
+                    ))
+                } else {
+                    Frame::Simple(Bytes::from(format!(
+                        "OK {usable} usable Sentinels. Quorum and failover authorization can be reached"
+                    )))
+                }
             }
-            Some(_) => err(
-                "NOQUORUM 1 usable Sentinels. Not enough available Sentinels to reach the specified quorum for this master",
-            ),
         },
         "failover" => {
+            if core.group.is_some() && !core.leading {
+                return err("ERR this sentinel does not lead the sentinel group: send SENTINEL FAILOVER to the leader");
+            }
             let Some(m) = core.monitors.get_mut(&name) else { return no_such() };
             if m.failover_in_progress() {
                 return err("INPROG Failover already in progress");

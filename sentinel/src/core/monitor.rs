@@ -12,6 +12,7 @@
 
 use std::collections::BTreeMap;
 
+use super::agree::{Agreement, Pending, Report};
 use super::detect::{self, Detector, PingReply, Transition};
 use super::failover::{self, Addr, Failover, Output};
 use super::select::{self, Candidate, Limits};
@@ -73,6 +74,34 @@ pub enum Event {
     /// The sentinel entered (true) or left (false) TILT: while in TILT nothing is judged down
     /// and nothing is acted on (see [`super::tilt`]).
     Tilt(bool),
+    /// A peer sentinel's report about this group (sentinel groups).
+    PeerReport {
+        /// The peer's id.
+        from: u64,
+        /// The master address it reported about.
+        addr: Addr,
+        /// Down in its view.
+        sdown: bool,
+    },
+    /// This sentinel became (true) or stopped being (false) the group's leader.
+    Leader(bool),
+    /// The group committed (true) or refused (false) the failover start in `epoch`.
+    FailoverCommitted {
+        /// The epoch proposed.
+        epoch: u64,
+        /// Committed?
+        ok: bool,
+    },
+    /// The group's record of this master: its address, config epoch and the epoch of the last
+    /// failover started (applied on every member).
+    Group {
+        /// The master.
+        addr: Addr,
+        /// Its config epoch.
+        config_epoch: u64,
+        /// The last failover epoch.
+        failover_epoch: u64,
+    },
     /// Time passes.
     Tick,
 }
@@ -95,6 +124,11 @@ pub enum Action {
     Save,
     /// Run the client-reconfig-script: the master moves `from` -> `to` (this sentinel leads).
     ClientReconfig(Addr, Addr),
+    /// Sentinel groups: propose the start of a failover in this config epoch (the fencing
+    /// token); the answer comes back as [`Event::FailoverCommitted`].
+    ProposeFailover(u64),
+    /// Sentinel groups: propose the switch to this master in this config epoch.
+    ProposeSwitch(Addr, u64),
 }
 
 /// What the API reports of one instance.
@@ -151,6 +185,10 @@ pub struct Monitor {
     tilt: bool,
     /// The sentinel this one voted for as failover leader, and the vote's epoch.
     leader: Option<(String, u64)>,
+    /// How this sentinel agrees with others (alone, or in a group).
+    pub agreement: Agreement,
+    /// In a group: a failover was started (its epoch committed) and its switch is not yet.
+    group_failover_pending: bool,
 }
 
 /// `ip:port` split into its two parts.
@@ -178,6 +216,8 @@ impl Monitor {
             last_failover_start: None,
             tilt: false,
             leader: None,
+            agreement: Agreement::Alone,
+            group_failover_pending: false,
         };
         m.add(master, now);
         m
@@ -395,6 +435,12 @@ impl Monitor {
                 self.apply(outputs, &mut out);
             }
             Event::Tilt(on) => self.tilt = on,
+            Event::PeerReport { from, addr, sdown } => self.agreement.report(from, Report { at: now, addr, sdown }),
+            Event::Leader(is) => self.agreement.set_leader(is),
+            Event::FailoverCommitted { epoch, ok } => self.on_committed(now, epoch, ok, &mut out),
+            Event::Group { addr, config_epoch, failover_epoch } => {
+                self.on_group(now, addr, config_epoch, failover_epoch, &mut out)
+            }
             Event::Tick => {}
         }
         self.evaluate(now, &mut out);
@@ -469,6 +515,11 @@ impl Monitor {
         if addr == self.master || self.failover_in_progress() || self.odown || self.is_sdown(&self.master.clone()) {
             return;
         }
+        // In a group only the leader fixes instances, and nobody while the group has a failover
+        // started but not switched (its promoted replica would look like a rogue master).
+        if !self.agreement.leads() || self.group_failover_pending {
+            return;
+        }
         let master_sane = self
             .instances
             .get(&self.master)
@@ -505,8 +556,9 @@ impl Monitor {
                 None => {}
             }
         }
-        // ODOWN: this sentinel's vote is the only one in the single-sentinel form.
-        let votes = usize::from(self.is_sdown(&self.master.clone()));
+        // ODOWN: this sentinel's vote, plus the fresh reports of its peers in a group.
+        let master = self.master.clone();
+        let votes = usize::from(self.is_sdown(&master)) + self.agreement.peer_votes(now, &master);
         let odown = votes >= self.params.quorum && votes > 0;
         if odown != self.odown {
             self.odown = odown;
@@ -519,8 +571,16 @@ impl Monitor {
         }
         let may_start =
             self.last_failover_start.is_none_or(|t| now.saturating_sub(t) >= 2 * self.params.failover_timeout_ms);
-        if self.odown && !self.failover_in_progress() && may_start {
+        if self.odown && !self.failover_in_progress() && may_start && self.agreement.pending().is_none() {
             self.start_failover(now, out);
+        }
+        // A proposed start that is neither committed nor refused in time is dropped (the leader
+        // lost its majority); the next attempt waits 2 x failover-timeout as usual.
+        if let Some(p) = self.agreement.pending()
+            && now.saturating_sub(p.since) > self.params.failover_timeout_ms.min(10_000)
+        {
+            self.agreement.set_pending(None);
+            out.push(Action::Publish("-failover-abort-not-elected", self.instance_label(&master)));
         }
         let health = failover::Health {
             down: self.instances.iter().filter(|(_, i)| i.detector.is_down()).map(|(a, _)| a.clone()).collect(),
@@ -537,22 +597,71 @@ impl Monitor {
     pub fn manual_failover(&mut self, now: u64, out: &mut Vec<Action>) {
         let master = self.master.clone();
         let up = self.instances.get(&master).is_some_and(|i| i.connected && !i.detector.is_down());
-        self.begin_failover(now, up.then_some(master), out);
+        self.try_failover(now, up.then_some(master), out);
     }
 
-    /// Starts a failover now: a new epoch, and (single sentinel) this sentinel is the leader.
+    /// Starts a failover now: a new epoch; alone this sentinel is the leader at once, in a group
+    /// it is once the group has committed the start.
     pub fn start_failover(&mut self, now: u64, out: &mut Vec<Action>) {
-        self.begin_failover(now, None, out);
+        self.try_failover(now, None, out);
     }
 
-    fn begin_failover(&mut self, now: u64, graceful: Option<Addr>, out: &mut Vec<Action>) {
+    fn try_failover(&mut self, now: u64, graceful: Option<Addr>, out: &mut Vec<Action>) {
+        if !self.agreement.leads() {
+            return; // in a group, only the leader tries
+        }
         self.current_epoch += 1;
         self.last_failover_start = Some(now);
         let label = self.instance_label(&self.master.clone());
         out.push(Action::Publish("+new-epoch", self.current_epoch.to_string()));
-        out.push(Action::Publish("+try-failover", label.clone()));
-        out.push(Action::Publish("+elected-leader", label));
+        out.push(Action::Publish("+try-failover", label));
         out.push(Action::Save);
+        if self.agreement.in_group() {
+            let epoch = self.current_epoch;
+            self.agreement.set_pending(Some(Pending { epoch, since: now, graceful }));
+            out.push(Action::ProposeFailover(epoch));
+            return;
+        }
+        self.begin_failover(now, graceful, out);
+    }
+
+    /// The group answered a proposed failover start.
+    fn on_committed(&mut self, now: u64, epoch: u64, ok: bool, out: &mut Vec<Action>) {
+        let Some(p) = self.agreement.pending().cloned().filter(|p| p.epoch == epoch) else { return };
+        self.agreement.set_pending(None);
+        if !ok || !self.agreement.leads() {
+            out.push(Action::Publish("-failover-abort-not-elected", self.instance_label(&self.master.clone())));
+            return;
+        }
+        self.begin_failover(now, p.graceful, out);
+    }
+
+    /// The group's record of this master changed (applied on every member, leader included).
+    fn on_group(&mut self, now: u64, addr: Addr, config_epoch: u64, failover_epoch: u64, out: &mut Vec<Action>) {
+        self.group_failover_pending = failover_epoch > config_epoch;
+        if failover_epoch > self.current_epoch {
+            self.current_epoch = failover_epoch;
+            out.push(Action::Publish("+new-epoch", failover_epoch.to_string()));
+            out.push(Action::Save);
+        }
+        if config_epoch <= self.config_epoch || addr == self.master {
+            self.config_epoch = self.config_epoch.max(config_epoch);
+            return;
+        }
+        // A failover this sentinel leads ends with its own switch; anyone else adopts the
+        // group's newer configuration now (as a Redis sentinel adopts it from a hello).
+        if self.failover_in_progress() {
+            return;
+        }
+        self.config_epoch = config_epoch;
+        self.add(addr.clone(), now);
+        out.push(Action::Connect(addr.clone()));
+        self.switch_to(addr, out);
+    }
+
+    fn begin_failover(&mut self, now: u64, graceful: Option<Addr>, out: &mut Vec<Action>) {
+        let label = self.instance_label(&self.master.clone());
+        out.push(Action::Publish("+elected-leader", label));
         let started = match graceful {
             Some(old) => self.failover.start_graceful(now, old),
             None => self.failover.start(now),
@@ -604,39 +713,47 @@ impl Monitor {
                     out.push(Action::Publish(name, self.instance_label(&about)));
                     if name == "+promoted-slave" {
                         // As Redis: the failover's epoch becomes the config epoch as soon as the
-                        // promotion is seen, and is saved before anything is re-pointed.
+                        // promotion is seen, and is saved before anything is re-pointed. In a
+                        // group the switch is committed now, so every sentinel answers the new
+                        // master while the replicas are being re-pointed.
                         self.config_epoch = self.current_epoch;
                         out.push(Action::Save);
+                        if self.agreement.in_group() {
+                            out.push(Action::ProposeSwitch(about.clone(), self.config_epoch));
+                        }
                         out.push(Action::ClientReconfig(self.master.clone(), about));
                     }
                 }
                 Output::Promote(a) => out.push(Action::Promote(a)),
                 Output::PauseWrites(a) => out.push(Action::PauseWrites(a, self.params.failover_timeout_ms)),
                 Output::Reconfigure(a, to) => out.push(Action::Reconfigure(a, to)),
-                Output::Switched(new_master) => {
-                    let (oip, oport) = split(&self.master);
-                    let (nip, nport) = split(&new_master);
-                    out.push(Action::Publish("+switch-master", format!("{} {oip} {oport} {nip} {nport}", self.name)));
-                    // The old master stays in `instances`: from now on it is listed as a
-                    // replica, to be converted when it returns.
-                    let old_master = self.master.clone();
-                    if let Some(old) = self.instances.get_mut(&old_master) {
-                        old.detector.role_mismatch(false, 0);
-                    }
-                    self.master = new_master;
-                    self.odown = false;
-                    // As Redis, the group's replicas are announced again under the new master:
-                    // the old replicas, then the old master.
-                    let mut replicas = self.replicas();
-                    replicas.retain(|r| *r != old_master);
-                    replicas.push(old_master);
-                    for r in replicas {
-                        out.push(Action::Publish("+slave", self.instance_label(&r)));
-                    }
-                    out.push(Action::Save);
-                }
+                Output::Switched(new_master) => self.switch_to(new_master, out),
             }
         }
+    }
+
+    /// The master is now `new_master`: `+switch-master`, and the replicas announced again.
+    fn switch_to(&mut self, new_master: Addr, out: &mut Vec<Action>) {
+        let (oip, oport) = split(&self.master);
+        let (nip, nport) = split(&new_master);
+        out.push(Action::Publish("+switch-master", format!("{} {oip} {oport} {nip} {nport}", self.name)));
+        // The old master stays in `instances`: from now on it is listed as a replica, to be
+        // converted when it returns.
+        let old_master = self.master.clone();
+        if let Some(old) = self.instances.get_mut(&old_master) {
+            old.detector.role_mismatch(false, 0);
+        }
+        self.master = new_master;
+        self.odown = false;
+        // As Redis, the group's replicas are announced again under the new master: the old
+        // replicas, then the old master.
+        let mut replicas = self.replicas();
+        replicas.retain(|r| *r != old_master);
+        replicas.push(old_master);
+        for r in replicas {
+            out.push(Action::Publish("+slave", self.instance_label(&r)));
+        }
+        out.push(Action::Save);
     }
 }
 

@@ -26,8 +26,8 @@ impl Core {
         format!("master {name} {ip} {port}")
     }
 
-    /// `SENTINEL MONITOR <name> <ip> <port> <quorum>`.
-    pub fn monitor_master(&mut self, name: &str, host: &str, port: &str, quorum: &str) -> Result<(), String> {
+    /// Checks `SENTINEL MONITOR` arguments as Redis does; returns the new master's configuration.
+    pub fn check_monitor(&self, name: &str, host: &str, port: &str, quorum: &str) -> Result<MasterConfig, String> {
         let quorum: i64 = quorum.parse().map_err(|_| "ERR Invalid quorum".to_string())?;
         let port: i64 = port.parse().map_err(|_| "ERR Invalid port".to_string())?;
         if quorum <= 0 {
@@ -48,12 +48,19 @@ impl Core {
             return Err("ERR Duplicate master name.".into());
         }
         let addr = config::join(host.trim_start_matches('[').trim_end_matches(']'), port as u16);
-        let mut cfg = MasterConfig::new(name, addr.clone(), quorum as usize);
+        let mut cfg = MasterConfig::new(name, addr, quorum as usize);
         cfg.params.down_after_ms = self.timers.get("default-down-after");
         cfg.params.failover_timeout_ms = self.timers.get("default-failover-timeout");
         cfg.params.info_period_ms = self.timers.get("info-period");
         cfg.params.reconf_timeout_ms = self.timers.get("slave-reconf-timeout");
-        let mut rt = Runtime { added: Some(Added { addr, quorum: quorum as usize }), ..Runtime::default() };
+        Ok(cfg)
+    }
+
+    /// `SENTINEL MONITOR <name> <ip> <port> <quorum>`.
+    pub fn monitor_master(&mut self, name: &str, host: &str, port: &str, quorum: &str) -> Result<(), String> {
+        let cfg = self.check_monitor(name, host, port, quorum)?;
+        let added = Added { addr: cfg.addr.clone(), quorum: cfg.params.quorum };
+        let mut rt = Runtime { added: Some(added), ..Runtime::default() };
         for (k, v) in cfg.options() {
             rt.options.insert(k, v);
         }
@@ -83,6 +90,12 @@ impl Core {
     /// `SENTINEL SET <name> <option> <value> [<option> <value> ...]`: all pairs are validated
     /// before any is applied (Redis applies them one by one and may stop half way).
     pub fn set_options(&mut self, name: &str, pairs: &[(String, Option<String>)]) -> Result<(), String> {
+        let cfg = self.check_set(name, pairs)?;
+        self.apply_set(name, pairs, cfg)
+    }
+
+    /// Validates `SENTINEL SET` pairs on a copy of the configuration of `name`.
+    pub fn check_set(&self, name: &str, pairs: &[(String, Option<String>)]) -> Result<MasterConfig, String> {
         let Some(current) = self.configs.get(name) else {
             return Err("ERR No such master with that name".into());
         };
@@ -96,6 +109,13 @@ impl Core {
             }
             config::set_master_option(&mut cfg, opt, value).map_err(|e| format!("ERR {e}"))?;
         }
+        Ok(cfg)
+    }
+
+    fn apply_set(&mut self, name: &str, pairs: &[(String, Option<String>)], cfg: MasterConfig) -> Result<(), String> {
+        let Some(current) = self.configs.get(name) else {
+            return Err("ERR No such master with that name".into());
+        };
         let auth_changed = cfg.auth_user != current.auth_user || cfg.auth_pass != current.auth_pass;
         let label = self.master_label(name);
         if let Some(m) = self.monitors.get_mut(name) {

@@ -11,6 +11,7 @@
 //!   [`admin`].
 
 pub mod admin;
+pub mod group;
 pub mod link;
 pub mod reconf;
 
@@ -47,6 +48,12 @@ pub enum Msg {
     Info(String, String, String),
     /// An API request.
     Api(ApiRequest),
+    /// Sentinel groups: the replicated state changed.
+    GroupState(crate::group::state::GroupState),
+    /// Sentinel groups: this sentinel started (true) or stopped (false) leading the group.
+    Leader(bool),
+    /// Sentinel groups: a peer's report.
+    Report(crate::group::service::PeerReport),
 }
 
 /// A published event: channel (the event name) and payload.
@@ -152,6 +159,10 @@ pub struct Boot {
     pub masters: Vec<MasterConfig>,
     /// The saved state.
     pub state: State,
+    /// This sentinel's RESP API address as the others see it.
+    pub api_addr: String,
+    /// Sentinel groups: this sentinel's membership, and the peers' reports.
+    pub group: Option<(crate::group::node::Group, mpsc::Receiver<crate::group::service::PeerReport>)>,
 }
 
 /// The core task's state.
@@ -189,6 +200,19 @@ pub struct Core {
     events: broadcast::Sender<Published>,
     links: BTreeMap<(String, String), LinkHandle>,
     hellos: BTreeMap<String, Arc<std::sync::Mutex<link::Hello>>>,
+    /// Sentinel groups: this sentinel's membership (None: alone).
+    pub group: Option<crate::group::node::Group>,
+    /// Sentinel groups: this sentinel leads.
+    pub leading: bool,
+    /// Sentinel groups: when each peer was last heard from.
+    pub peer_seen: BTreeMap<u64, u64>,
+    /// Sentinel groups: each peer's RESP API address, from its reports.
+    pub peer_api: BTreeMap<u64, String>,
+    /// This sentinel's RESP API address as the others see it.
+    pub api_addr: String,
+    /// What the state file held at start (known replicas per group).
+    saved: BTreeMap<String, crate::state::Saved>,
+    ticks: u64,
     /// Cancelled to stop the sentinel (SHUTDOWN, signals).
     pub shutdown: CancellationToken,
     dir: std::path::PathBuf,
@@ -334,6 +358,8 @@ impl Core {
                         self.scripts.schedule([vec![script], argv.to_vec()].concat());
                     }
                 }
+                Action::ProposeFailover(epoch) => self.propose_failover(name, epoch),
+                Action::ProposeSwitch(addr, epoch) => self.propose_switch(name, addr, epoch),
                 Action::Save => {
                     if let Err(e) = self.save() {
                         tracing::warn!("cannot save the state in {}: {e}", self.dir.display());
@@ -400,6 +426,10 @@ impl Core {
         for n in names {
             self.step(&n, Event::Tick);
         }
+        self.ticks += 1;
+        if self.ticks.is_multiple_of(10) {
+            self.send_reports();
+        }
     }
 
     /// Starts monitoring a group: its monitor, its links, `+monitor`.
@@ -459,9 +489,25 @@ pub fn start(
         events: events.clone(),
         links: BTreeMap::new(),
         hellos: BTreeMap::new(),
+        group: None,
+        leading: false,
+        peer_seen: BTreeMap::new(),
+        peer_api: BTreeMap::new(),
+        api_addr: boot.api_addr,
+        saved: boot.state.masters.clone(),
+        ticks: 0,
         shutdown: shutdown.clone(),
         dir: boot.dir,
     };
+    if let Some((group, reports)) = boot.group {
+        // In a group the masters are the group's: the configured ones are proposed, and
+        // monitors follow the replicated state (see `group`).
+        group::forward(&group, reports, tx.clone(), shutdown.clone());
+        core.group = Some(group);
+        core.propose_configured(boot.masters);
+        let handle = tokio::spawn(run(core, rx));
+        return (tx, events, handle);
+    }
     let mut groups: Vec<MasterConfig> = boot.masters.into_iter().filter(|m| !core.removed.contains(&m.name)).collect();
     for (name, s) in &boot.state.masters {
         if let Some(added) = &s.monitor
@@ -515,10 +561,24 @@ async fn run(mut core: Core, mut rx: mpsc::Receiver<Msg>) {
                     core.step(&name, Event::Info(addr, parsed));
                 }
                 Some(Msg::Info(..)) => {}
-                Some(Msg::Api(req)) => {
-                    let reply = crate::api::answer(&mut core, &req.args);
-                    let _ = req.reply.send(reply);
-                }
+                Some(Msg::GroupState(state)) => core.on_group_state(state),
+                Some(Msg::Leader(leads)) => core.on_leader(leads),
+                Some(Msg::Report(r)) => core.on_report(r),
+                Some(Msg::Api(req)) => match (crate::api::sentinel::proposal(&core, &req.args), core.group.clone()) {
+                    (Some(Ok(cmd)), Some(g)) => {
+                        // Committed by the group, then applied here like everywhere else.
+                        tokio::spawn(async move {
+                            let _ = req.reply.send(group::reply(g.propose(cmd).await));
+                        });
+                    }
+                    (Some(Err(refused)), _) => {
+                        let _ = req.reply.send(refused);
+                    }
+                    _ => {
+                        let reply = crate::api::answer(&mut core, &req.args);
+                        let _ = req.reply.send(reply);
+                    }
+                },
             }
         }
     }

@@ -18,14 +18,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use openraft::error::{ClientWriteError, RaftError};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
 use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use vigil_proto::grpc as pb;
 
 use super::machine::Machine;
 use super::network::{Network, channel};
-use super::service::{DiscoveryService, PeerService};
+use super::service::{DiscoveryService, PeerReport, PeerService};
 use super::state::{Applied, Command, GroupState};
 use super::store::LogStore;
 use super::types::{Node, NodeId, Raft};
@@ -79,6 +79,7 @@ pub struct Group {
     pub id: NodeId,
     raft: Raft,
     machine: Machine,
+    peers: Arc<std::sync::Mutex<BTreeMap<NodeId, pb::peer_client::PeerClient<tonic::transport::Channel>>>>,
 }
 
 impl Group {
@@ -88,7 +89,7 @@ impl Group {
         listener: tokio::net::TcpListener,
         dir: &Path,
         shutdown: CancellationToken,
-    ) -> anyhow::Result<Group> {
+    ) -> anyhow::Result<(Group, mpsc::Receiver<PeerReport>)> {
         let dir = dir.join("raft");
         let log = LogStore::open(&dir)?;
         let machine = Machine::open(&dir)?;
@@ -102,9 +103,10 @@ impl Group {
         .validate()?;
         let id = node_id(&cfg.advertise);
         let raft = Raft::new(id, Arc::new(config), Network, log, machine.clone()).await?;
+        let (reports_tx, reports) = mpsc::channel(1024);
 
         let server = tonic::transport::Server::builder()
-            .add_service(pb::peer_server::PeerServer::new(PeerService::new(raft.clone())))
+            .add_service(pb::peer_server::PeerServer::new(PeerService::new(raft.clone(), reports_tx)))
             .add_service(pb::discovery_server::DiscoveryServer::new(DiscoveryService::new(machine.clone())))
             .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.clone().cancelled_owned());
         tokio::spawn(async move {
@@ -128,7 +130,64 @@ impl Group {
                 Err(e) => tracing::debug!(id, "group already initialised elsewhere: {e}"),
             }
         }
-        Ok(Group { id, raft, machine })
+        Ok((Group { id, raft, machine, peers: Arc::default() }, reports))
+    }
+
+    /// Every leadership change: `true` while this member leads.
+    pub fn watch_leadership(&self) -> watch::Receiver<bool> {
+        let (tx, rx) = watch::channel(false);
+        let mut metrics = self.raft.metrics();
+        let me = self.id;
+        tokio::spawn(async move {
+            loop {
+                let leads = metrics.borrow_and_update().current_leader == Some(me);
+                tx.send_if_modified(|v| std::mem::replace(v, leads) != leads);
+                if metrics.changed().await.is_err() || tx.is_closed() {
+                    return;
+                }
+            }
+        });
+        rx
+    }
+
+    /// Sends this member's view of masters (`(name, master addr, sdown)`) to every other
+    /// member, without waiting for the answers (a lost report is replaced a second later).
+    pub fn send_reports(&self, views: &[(String, String, bool)], api_addr: &str) {
+        let me = self.id;
+        for (id, addr) in self.members() {
+            if id == me {
+                continue;
+            }
+            let client = {
+                let mut peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
+                match peers.get(&id) {
+                    Some(c) => c.clone(),
+                    None => {
+                        let Ok(ep) = tonic::transport::Endpoint::from_shared(format!("http://{addr}")) else {
+                            continue;
+                        };
+                        let ch =
+                            ep.connect_timeout(Duration::from_secs(1)).timeout(Duration::from_secs(1)).connect_lazy();
+                        let c = pb::peer_client::PeerClient::new(ch);
+                        peers.insert(id, c.clone());
+                        c
+                    }
+                }
+            };
+            for (name, master, sdown) in views {
+                let mut c = client.clone();
+                let r = pb::Report {
+                    from: me,
+                    name: name.clone(),
+                    addr: master.clone(),
+                    sdown: *sdown,
+                    api_addr: api_addr.to_string(),
+                };
+                tokio::spawn(async move {
+                    let _ = c.send_report(r).await;
+                });
+            }
+        }
     }
 
     /// The replicated state now, and every change.

@@ -17,13 +17,29 @@ use super::wire;
 /// Raft's RPCs, handed to the local Raft node.
 pub struct PeerService {
     raft: Raft,
+    reports: mpsc::Sender<PeerReport>,
 }
 
 impl PeerService {
-    /// Serves `raft`.
-    pub fn new(raft: Raft) -> PeerService {
-        PeerService { raft }
+    /// Serves `raft`; failure reports go to `reports`.
+    pub fn new(raft: Raft, reports: mpsc::Sender<PeerReport>) -> PeerService {
+        PeerService { raft, reports }
     }
+}
+
+/// A peer's view of one master, checked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PeerReport {
+    /// The peer's id.
+    pub from: u64,
+    /// The group name.
+    pub name: String,
+    /// The master address it reports about.
+    pub addr: String,
+    /// Down in its view.
+    pub sdown: bool,
+    /// Its RESP API address.
+    pub api_addr: String,
 }
 
 fn unavailable(e: impl std::fmt::Display) -> Status {
@@ -74,8 +90,22 @@ impl pb::peer_server::Peer for PeerService {
         Ok(Response::new(pb::ProposeResult { result: Some(result) }))
     }
 
-    async fn send_report(&self, _req: Request<pb::Report>) -> Result<Response<pb::Empty>, Status> {
-        Err(Status::unimplemented("failure reports between sentinels arrive with the group failover"))
+    async fn send_report(&self, req: Request<pb::Report>) -> Result<Response<pb::Empty>, Status> {
+        let r = req.into_inner();
+        let members = self.raft.metrics().borrow().membership_config.clone();
+        if !members.membership().nodes().any(|(id, _)| *id == r.from) {
+            return Err(Status::permission_denied(format!("{} is not a member of this sentinel group", r.from)));
+        }
+        crate::config::check_name(&r.name).map_err(Status::invalid_argument)?;
+        // A full queue means the core is busy: a report is repeated every second anyway.
+        let _ = self.reports.try_send(PeerReport {
+            from: r.from,
+            name: r.name,
+            addr: r.addr,
+            sdown: r.sdown,
+            api_addr: r.api_addr,
+        });
+        Ok(Response::new(pb::Empty {}))
     }
 }
 

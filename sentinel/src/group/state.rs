@@ -22,6 +22,8 @@ pub enum Command {
         addr: String,
         /// Quorum.
         quorum: u32,
+        /// Options to start with (used only if the master is new to the group).
+        options: Vec<(String, String)>,
     },
     /// Stop monitoring a master.
     Remove {
@@ -91,14 +93,14 @@ impl GroupState {
     /// Applies one command.
     pub fn apply(&mut self, cmd: &Command) -> Applied {
         match cmd {
-            Command::Monitor { name, addr, quorum } => match self.masters.get(name) {
+            Command::Monitor { name, addr, quorum, options } => match self.masters.get(name) {
                 Some(m) if m.quorum == *quorum && (m.addr == *addr || m.config_epoch > 0) => Applied::Done,
                 Some(_) => Applied::Refused("ERR Duplicate master name.".into()),
                 None => {
                     let record = MasterRecord {
                         addr: addr.clone(),
                         quorum: *quorum,
-                        options: BTreeMap::new(),
+                        options: options.iter().cloned().collect(),
                         config_epoch: 0,
                         failover_epoch: 0,
                     };
@@ -157,7 +159,7 @@ mod tests {
     use super::*;
 
     fn monitor(name: &str, addr: &str, quorum: u32) -> Command {
-        Command::Monitor { name: name.into(), addr: addr.into(), quorum }
+        Command::Monitor { name: name.into(), addr: addr.into(), quorum, options: vec![] }
     }
 
     #[test]

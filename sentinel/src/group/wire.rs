@@ -87,14 +87,16 @@ pub fn membership_in(m: pb::Membership) -> Result<Membership, WireError> {
 pub fn command_out(c: &Command) -> pb::Command {
     use pb::command::Kind;
     let kind = match c {
-        Command::Monitor { name, addr, quorum } => {
-            Kind::Monitor(pb::Monitor { name: name.clone(), addr: addr.clone(), quorum: *quorum })
-        }
-        Command::Remove { name } => Kind::Remove(pb::Remove { name: name.clone() }),
-        Command::SetOptions { name, options } => Kind::SetOptions(pb::SetOptions {
+        Command::Monitor { name, addr, quorum, options } => Kind::Monitor(pb::Monitor {
             name: name.clone(),
-            options: options.iter().map(|(k, v)| pb::Option { key: k.clone(), value: v.clone() }).collect(),
+            addr: addr.clone(),
+            quorum: *quorum,
+            options: options_out(options),
         }),
+        Command::Remove { name } => Kind::Remove(pb::Remove { name: name.clone() }),
+        Command::SetOptions { name, options } => {
+            Kind::SetOptions(pb::SetOptions { name: name.clone(), options: options_out(options) })
+        }
         Command::FailoverStarted { name, config_epoch } => {
             Kind::FailoverStarted(pb::FailoverStarted { name: name.clone(), config_epoch: *config_epoch })
         }
@@ -103,6 +105,10 @@ pub fn command_out(c: &Command) -> pb::Command {
         }
     };
     pb::Command { kind: Some(kind) }
+}
+
+fn options_out(options: &[(String, String)]) -> Vec<pb::Option> {
+    options.iter().map(|(k, v)| pb::Option { key: k.clone(), value: v.clone() }).collect()
 }
 
 fn name_in(name: String) -> Result<String, WireError> {
@@ -125,7 +131,12 @@ pub fn command_in(c: pb::Command) -> Result<Command, WireError> {
             if m.quorum == 0 {
                 return Err(WireError("command: quorum 0".into()));
             }
-            Command::Monitor { name: name_in(m.name)?, addr: addr_in(m.addr)?, quorum: m.quorum }
+            Command::Monitor {
+                name: name_in(m.name)?,
+                addr: addr_in(m.addr)?,
+                quorum: m.quorum,
+                options: m.options.into_iter().map(|o| (o.key, o.value)).collect(),
+            }
         }
         Kind::Remove(r) => Command::Remove { name: name_in(r.name)? },
         Kind::SetOptions(s) => Command::SetOptions {
@@ -339,7 +350,12 @@ mod tests {
         };
         assert!(append_in(req).expect_err("no payload").to_string().contains("entry.payload"));
         let bad_cmd = pb::Command {
-            kind: Some(pb::command::Kind::Monitor(pb::Monitor { name: "m".into(), addr: "nope".into(), quorum: 1 })),
+            kind: Some(pb::command::Kind::Monitor(pb::Monitor {
+                name: "m".into(),
+                addr: "nope".into(),
+                quorum: 1,
+                options: vec![],
+            })),
         };
         assert!(command_in(bad_cmd).expect_err("addr").to_string().contains("not host:port"));
         let empty = pb::Membership { configs: vec![pb::VoterSet { voters: vec![] }], nodes: vec![] };

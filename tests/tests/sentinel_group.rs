@@ -1,0 +1,223 @@
+//! Three vigil-sentinels forming one group (Raft over gRPC) guard a master with two replicas:
+//! they agree on the configuration, fail the master over exactly once, all answer the new
+//! master, and a minority never acts.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use vigil_proto::Frame;
+use vigil_tests::{LogsOnPanic, Node, free_port, link_up, sentinel_dir, start_sentinel, wait_until};
+
+/// Counts the `+switch-master` (and other) events one sentinel publishes.
+#[derive(Clone)]
+struct Events(Arc<Mutex<Vec<String>>>);
+
+impl Events {
+    fn subscribe(s: &Node) -> Events {
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let mut raw = s.raw_sync();
+        raw.send_raw(b"*2\r\n$10\r\nPSUBSCRIBE\r\n$1\r\n*\r\n");
+        let ack = raw.read_frame().expect("psubscribe ack");
+        assert!(matches!(ack, Frame::Array(_)), "{ack:?}");
+        let out = seen.clone();
+        std::thread::spawn(move || {
+            while let Ok(Frame::Array(items)) = raw.read_frame() {
+                let t: Vec<String> = items
+                    .iter()
+                    .map(|f| f.as_bytes().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default())
+                    .collect();
+                if t.len() == 4 && t[0] == "pmessage" {
+                    out.lock().expect("events").push(format!("{} {}", t[2], t[3]));
+                }
+            }
+        });
+        Events(seen)
+    }
+
+    fn count(&self, prefix: &str) -> usize {
+        self.0.lock().expect("events").iter().filter(|e| e.starts_with(prefix)).count()
+    }
+
+    fn all(&self) -> Vec<String> {
+        self.0.lock().expect("events").clone()
+    }
+}
+
+/// A group of three sentinels monitoring `mymaster` at `master_port`.
+struct Trio {
+    sentinels: Vec<Option<Node>>,
+    dirs: Vec<std::path::PathBuf>,
+    grpc: Vec<u16>,
+    master_port: u16,
+    quorum: u32,
+}
+
+impl Trio {
+    fn start(tag: &str, master_port: u16, quorum: u32) -> Trio {
+        let grpc: Vec<u16> = (0..3).map(|_| free_port()).collect();
+        let dirs: Vec<_> = (0..3).map(|i| sentinel_dir(&format!("{tag}-{i}"))).collect();
+        let mut t = Trio { sentinels: vec![None, None, None], dirs, grpc, master_port, quorum };
+        for i in 0..3 {
+            t.restart(i);
+        }
+        t
+    }
+
+    fn restart(&mut self, i: usize) {
+        let peers: Vec<String> = (0..3)
+            .filter(|j| *j != i)
+            .flat_map(|j| ["--peer".to_string(), format!("127.0.0.1:{}", self.grpc[j])])
+            .collect();
+        let mut args: Vec<String> =
+            vec!["--down-after-ms".into(), "1000".into(), "--grpc-port".into(), self.grpc[i].to_string()];
+        args.extend(peers);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        self.sentinels[i] = Some(start_sentinel(&self.dirs[i], self.master_port, self.quorum, &args));
+    }
+
+    fn get(&self, i: usize) -> &Node {
+        self.sentinels[i].as_ref().expect("running")
+    }
+
+    fn kill(&mut self, i: usize) {
+        if let Some(s) = self.sentinels[i].take() {
+            s.signal("KILL");
+        }
+    }
+
+    fn running(&self) -> impl Iterator<Item = &Node> {
+        self.sentinels.iter().flatten()
+    }
+
+    fn field(s: &Node, field: &str) -> Option<String> {
+        let mut c = s.redis().get_connection().ok()?;
+        let f: Vec<String> = redis::cmd("SENTINEL").arg("MASTER").arg("mymaster").query(&mut c).ok()?;
+        f.iter().position(|k| k == field).map(|i| f[i + 1].clone())
+    }
+
+    /// Every running sentinel knows the master, its replicas and the other two sentinels.
+    fn settled(&self, replicas: usize) -> bool {
+        self.running().all(|s| {
+            Trio::field(s, "num-other-sentinels").as_deref() == Some("2")
+                && Trio::field(s, "num-slaves").is_some_and(|n| n.parse::<usize>().unwrap_or(0) >= replicas)
+        })
+    }
+}
+
+impl Drop for Trio {
+    fn drop(&mut self) {
+        for i in 0..3 {
+            self.kill(i);
+        }
+        for d in &self.dirs {
+            let _ = std::fs::remove_dir_all(d);
+        }
+    }
+}
+
+fn addr_of(s: &Node) -> Option<(String, String)> {
+    vigil_tests::sentinel_master_addr(s)
+}
+
+fn topology() -> (Node, Node, Node) {
+    let master = Node::start(&[]);
+    let r1 = Node::start(&["--replicaof", &format!("127.0.0.1 {}", master.port)]);
+    let r2 = Node::start(&["--replicaof", &format!("127.0.0.1 {}", master.port)]);
+    assert!(wait_until(Duration::from_secs(10), || link_up(&mut r1.conn()) && link_up(&mut r2.conn())));
+    (master, r1, r2)
+}
+
+#[test]
+fn three_sentinels_fail_the_master_over_exactly_once_and_all_answer_the_new_master() {
+    let (master, r1, r2) = topology();
+    let trio = Trio::start("group-basic", master.port, 2);
+    let _logs = LogsOnPanic(trio.running().collect());
+    assert!(wait_until(Duration::from_secs(20), || trio.settled(2)), "the group did not settle");
+    let events: Vec<Events> = trio.running().map(Events::subscribe).collect();
+
+    // Configure once: MONITOR on one sentinel appears on all three.
+    let extra = Node::start(&[]);
+    let ok: String = redis::cmd("SENTINEL")
+        .arg(&["MONITOR", "other", "127.0.0.1", &extra.port.to_string(), "2"])
+        .query(&mut trio.get(1).conn())
+        .expect("monitor");
+    assert_eq!(ok, "OK");
+    assert!(
+        wait_until(Duration::from_secs(5), || trio.running().all(|s| {
+            let role: (String, Vec<String>) = redis::cmd("ROLE").query(&mut s.conn()).expect("role");
+            role.1.contains(&"other".to_string())
+        })),
+        "MONITOR on one sentinel did not reach all"
+    );
+
+    master.signal("KILL");
+    let replicas = [r1.port.to_string(), r2.port.to_string()];
+    assert!(
+        wait_until(Duration::from_secs(30), || trio
+            .running()
+            .all(|s| addr_of(s).is_some_and(|(_, p)| replicas.contains(&p)))),
+        "not every sentinel answers a promoted replica"
+    );
+    let answers: Vec<_> = trio.running().map(addr_of).collect();
+    assert!(answers.windows(2).all(|w| w[0] == w[1]), "the sentinels disagree: {answers:?}");
+    assert!(
+        wait_until(Duration::from_secs(10), || events.iter().all(|e| e.count("+switch-master mymaster") == 1)),
+        "each subscriber gets one +switch-master: {:?}",
+        events.iter().map(Events::all).collect::<Vec<_>>()
+    );
+    let leaders: usize = events.iter().map(|e| e.count("+elected-leader master mymaster")).sum();
+    assert_eq!(leaders, 1, "exactly one sentinel led the failover");
+    // The freshly promoted master is not failed over again (watch for a few seconds).
+    assert!(
+        !wait_until(Duration::from_secs(4), || events.iter().any(|e| e.count("+switch-master mymaster") > 1)),
+        "a second failover: {:?}",
+        events.iter().map(Events::all).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn with_one_sentinel_down_the_other_two_still_fail_over() {
+    let (master, r1, r2) = topology();
+    let mut trio = Trio::start("group-one-down", master.port, 2);
+    assert!(wait_until(Duration::from_secs(20), || trio.settled(2)), "the group did not settle");
+    trio.kill(0);
+    master.signal("KILL");
+    let replicas = [r1.port.to_string(), r2.port.to_string()];
+    assert!(
+        wait_until(Duration::from_secs(30), || trio
+            .running()
+            .all(|s| addr_of(s).is_some_and(|(_, p)| replicas.contains(&p)))),
+        "two of three sentinels did not fail over"
+    );
+    // The killed sentinel comes back and catches up with the group.
+    trio.restart(0);
+    let new = addr_of(trio.get(1));
+    assert!(
+        wait_until(Duration::from_secs(20), || addr_of(trio.get(0)) == new),
+        "the restarted sentinel did not catch up"
+    );
+}
+
+#[test]
+fn a_sentinel_left_alone_never_fails_over() {
+    let (master, _r1, _r2) = topology();
+    let mut trio = Trio::start("group-alone", master.port, 1);
+    assert!(wait_until(Duration::from_secs(20), || trio.settled(2)), "the group did not settle");
+    // Quorum 1: one sentinel alone would judge the master down by itself, but it has no
+    // majority of the group, so it can neither lead nor commit a failover.
+    trio.kill(0);
+    trio.kill(1);
+    let events = Events::subscribe(trio.get(2));
+    master.signal("KILL");
+    let before = Some(("127.0.0.1".to_string(), master.port.to_string()));
+    assert!(
+        wait_until(Duration::from_secs(10), || events.count("+odown master mymaster") == 1),
+        "the lone sentinel should still see the master objectively down (quorum 1): {:?}",
+        events.all()
+    );
+    assert!(
+        !wait_until(Duration::from_secs(6), || events.count("+elected-leader") > 0 || addr_of(trio.get(2)) != before),
+        "a sentinel without a majority acted: {:?}",
+        events.all()
+    );
+}
