@@ -2,6 +2,7 @@
 //!
 //! Levels map to tracing's: `debug` -> TRACE, `verbose` -> DEBUG, `notice` -> INFO (the
 //! default), `warning` -> WARN, `nothing` -> off. The level is one atomic read per log call.
+//! openraft's own events appear only at `verbose` and `debug`.
 
 use std::sync::atomic::{AtomicU8, Ordering};
 
@@ -37,7 +38,14 @@ pub fn set_level(name: &str) {
 /// Installs the global subscriber (stderr, no colours).
 pub fn init(level: &str) {
     set_level(level);
-    let filter = tracing_subscriber::filter::filter_fn(|meta| rank(meta.level()) <= LEVEL.load(Ordering::Relaxed));
+    // openraft reports every failed RPC to an unreachable peer as a warning, twice a second:
+    // its own events are shown from `verbose` on; ours say what an operator needs (leadership
+    // changes, proposals, the failover steps).
+    let filter = tracing_subscriber::filter::filter_fn(|meta| {
+        let level = LEVEL.load(Ordering::Relaxed);
+        let allowed = if meta.target().starts_with("openraft") && level < 3 { 0 } else { level };
+        rank(meta.level()) <= allowed
+    });
     let layer = tracing_subscriber::fmt::layer().with_target(false).with_ansi(false).with_filter(filter);
     let _ = tracing_subscriber::registry().with(layer).try_init();
 }

@@ -85,6 +85,25 @@ impl Trio {
         }
     }
 
+    /// The index of the sentinel that says it leads the group (INFO sentinel).
+    fn leader(&self) -> Option<usize> {
+        (0..3).find(|i| {
+            self.sentinels[*i].as_ref().is_some_and(|s| {
+                let info: String = redis::cmd("INFO").arg("sentinel").query(&mut s.conn()).unwrap_or_default();
+                info.contains("sentinel_group_leader:1")
+            })
+        })
+    }
+
+    /// The exit code of sentinel `i` if it has exited (it is then no longer running).
+    fn exit_code(&mut self, i: usize) -> Option<i32> {
+        let code = self.sentinels[i].as_mut().and_then(|s| s.wait_exit(Duration::from_millis(1)));
+        if code.is_some() {
+            self.sentinels[i] = None;
+        }
+        code
+    }
+
     fn running(&self) -> impl Iterator<Item = &Node> {
         self.sentinels.iter().flatten()
     }
@@ -219,5 +238,47 @@ fn a_sentinel_left_alone_never_fails_over() {
         !wait_until(Duration::from_secs(6), || events.count("+elected-leader") > 0 || addr_of(trio.get(2)) != before),
         "a sentinel without a majority acted: {:?}",
         events.all()
+    );
+}
+
+#[test]
+fn a_new_leader_completes_a_failover_whose_leader_died_after_the_promotion() {
+    let (master, r1, r2) = topology();
+    let mut trio = Trio::start("group-crash", master.port, 2);
+    assert!(wait_until(Duration::from_secs(20), || trio.settled(2)), "the group did not settle");
+    assert!(wait_until(Duration::from_secs(10), || trio.leader().is_some()), "no leader");
+    let leader = trio.leader().expect("leader");
+    // The leader will exit (code 99) right after seeing its promotion, before the switch.
+    let ok: String = redis::cmd("SENTINEL")
+        .arg("SIMULATE-FAILURE")
+        .arg("crash-after-promotion")
+        .query(&mut trio.get(leader).conn())
+        .expect("simulate");
+    assert_eq!(ok, "OK");
+    master.signal("KILL");
+    assert!(
+        wait_until(Duration::from_secs(30), || trio.exit_code(leader) == Some(99)),
+        "the leader did not crash after the promotion"
+    );
+    let is_master = |n: &Node| {
+        let role: Vec<redis::Value> = redis::cmd("ROLE").query(&mut n.conn()).unwrap_or_default();
+        matches!(role.first(), Some(redis::Value::BulkString(b)) if b == b"master")
+    };
+    let promoted = if is_master(&r1) { r1.port } else { r2.port };
+    assert!(is_master(&r1) != is_master(&r2), "exactly one replica was promoted before the crash");
+    let _logs = LogsOnPanic(trio.running().collect());
+    let replicas = [r1.port.to_string(), r2.port.to_string()];
+    assert!(
+        wait_until(Duration::from_secs(40), || trio
+            .running()
+            .all(|s| addr_of(s).is_some_and(|(_, p)| replicas.contains(&p)))),
+        "the surviving sentinels did not complete the failover"
+    );
+    let answers: Vec<_> = trio.running().map(addr_of).collect();
+    assert!(answers.windows(2).all(|w| w[0] == w[1]), "the survivors disagree: {answers:?}");
+    assert_eq!(
+        answers[0].as_ref().map(|(_, p)| p.clone()),
+        Some(promoted.to_string()),
+        "the failover is finished with the replica already promoted (it may hold newer writes)"
     );
 }

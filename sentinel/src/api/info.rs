@@ -83,6 +83,12 @@ fn section(core: &Core, name: &str) -> String {
                     core.simulate.crash_after_election as u8 | (core.simulate.crash_after_promotion as u8) << 1
                 ),
             ];
+            if let Some(g) = &core.group {
+                l.push(format!("sentinel_group_id:{:016x}", g.id));
+                l.push(format!("sentinel_group_members:{}", core.others() + 1));
+                l.push(format!("sentinel_group_leader:{}", core.leading as u8));
+                l.push(format!("sentinel_group_peers_alive:{}", core.peers_alive(core.now())));
+            }
             for (i, m) in core.monitors.values().enumerate() {
                 let status = if m.is_odown() {
                     "odown"

@@ -667,7 +667,18 @@ impl Monitor {
             None => self.failover.start(now),
         };
         self.apply(started, out);
-        let best = self.choose(now);
+        // A failover of the group whose leader died after promoting a replica is finished with
+        // that replica: it already is a master and may have taken writes since.
+        let promoted_before = self
+            .group_failover_pending
+            .then(|| {
+                self.instances.iter().find(|(a, i)| {
+                    **a != self.master && i.info.role == Role::Master && i.connected && !i.detector.is_down()
+                })
+            })
+            .flatten()
+            .map(|(a, _)| a.clone());
+        let best = promoted_before.or_else(|| self.choose(now));
         let chosen = self.failover.selected(best);
         self.apply(chosen, out);
     }
