@@ -269,6 +269,10 @@ pub struct FileConfig {
     pub grpc_port: Option<u16>,
     /// `peers`: the other members' gRPC addresses (`host:port`).
     pub peers: Vec<String>,
+    /// `grpc-bind`: where the gRPC server listens (default: `bind`).
+    pub grpc_bind: Option<String>,
+    /// `announce-grpc`: the `host:port` the other members reach this one at.
+    pub announce_grpc: Option<String>,
 }
 
 fn scalar(v: &serde_yaml_ng::Value) -> Option<String> {
@@ -326,6 +330,8 @@ pub fn parse(text: &str) -> Result<FileConfig, String> {
             "port" => out.port = Some(value.parse().map_err(|_| format!("port: expected a port (0-65535), got '{value}'"))?),
             "bind" => out.bind = Some(value),
             "dir" => out.dir = Some(PathBuf::from(value)),
+            "grpc-bind" => out.grpc_bind = Some(value),
+            "announce-grpc" => out.announce_grpc = Some(check_peer(&value).map_err(|e| format!("announce-grpc: {e}"))?),
             "grpc-port" => {
                 out.grpc_port =
                     Some(value.parse().map_err(|_| format!("grpc-port: expected a port (1-65535), got '{value}'"))?)
@@ -333,7 +339,7 @@ pub fn parse(text: &str) -> Result<FileConfig, String> {
             _ => out.global.set(&key, &value, true).map_err(|e| {
                 if e.starts_with("Invalid argument") {
                     format!(
-                        "{key}: unknown setting (expected port, bind, dir, grpc-port, peers, masters, {}, deny-scripts-reconfig or requirepass)",
+                        "{key}: unknown setting (expected port, bind, dir, grpc-port, grpc-bind, announce-grpc, peers, masters, {}, deny-scripts-reconfig or requirepass)",
                         GLOBAL_PARAMS.join(", ")
                     )
                 } else {

@@ -57,6 +57,14 @@ struct Args {
     /// sentinel the same list of the others).
     #[arg(long)]
     peer: Vec<String>,
+    /// Address the gRPC server listens on, and outgoing connections to peers come from
+    /// (default: --bind).
+    #[arg(long)]
+    grpc_bind: Option<String>,
+    /// HOST:PORT the other sentinels reach this one's gRPC server at, when it differs from the
+    /// listening address (NAT, a proxy). It is this sentinel's identity in the group.
+    #[arg(long)]
+    announce_grpc: Option<String>,
 }
 
 fn flag_masters(args: &Args) -> anyhow::Result<Vec<MasterConfig>> {
@@ -170,18 +178,22 @@ async fn run(args: Args) -> anyhow::Result<()> {
             for p in &args.peer {
                 peers.push(config::check_peer(p).map_err(|e| anyhow::anyhow!("--peer: {e}"))?);
             }
-            let host = if file.global.announce_ip.is_empty() { bind.clone() } else { file.global.announce_ip.clone() };
-            if host == "0.0.0.0" || host == "::" {
-                anyhow::bail!(
-                    "--grpc-port with --bind {host}: set --announce-ip to the address the other sentinels reach"
-                );
-            }
-            let advertise = config::join(&host, grpc_port);
-            let listener = tokio::net::TcpListener::bind((bind.as_str(), grpc_port))
+            let grpc_bind = args.grpc_bind.clone().or(file.grpc_bind.clone()).unwrap_or_else(|| bind.clone());
+            let host =
+                if file.global.announce_ip.is_empty() { grpc_bind.clone() } else { file.global.announce_ip.clone() };
+            let advertise = match args.announce_grpc.clone().or(file.announce_grpc.clone()) {
+                Some(a) => config::check_peer(&a).map_err(|e| anyhow::anyhow!("--announce-grpc: {e}"))?,
+                None if host == "0.0.0.0" || host == "::" => anyhow::bail!(
+                    "--grpc-port with --bind {host}: set --announce-ip or --announce-grpc to the address the other sentinels reach"
+                ),
+                None => config::join(&host, grpc_port),
+            };
+            let listener = tokio::net::TcpListener::bind((grpc_bind.as_str(), grpc_port))
                 .await
-                .with_context(|| format!("cannot listen for the group on {bind}:{grpc_port}"))?;
+                .with_context(|| format!("cannot listen for the group on {grpc_bind}:{grpc_port}"))?;
             let listen = listener.local_addr()?;
-            let cfg = vigil_sentinel::group::node::GroupConfig { advertise: advertise.clone(), listen, peers };
+            let local = grpc_bind.parse::<std::net::IpAddr>().ok().filter(|ip| !ip.is_unspecified());
+            let cfg = vigil_sentinel::group::node::GroupConfig { advertise: advertise.clone(), listen, peers, local };
             let joined = vigil_sentinel::group::node::Group::start(cfg, listener, &dir, shutdown.clone()).await?;
             tracing::info!(%advertise, id = joined.0.id, "member of a sentinel group");
             Some(joined)

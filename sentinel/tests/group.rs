@@ -39,6 +39,7 @@ async fn start(addr: SocketAddr, all: &[SocketAddr], dir: &std::path::Path) -> M
         advertise: addr.to_string(),
         listen: addr,
         peers: all.iter().filter(|a| **a != addr).map(ToString::to_string).collect(),
+        local: None,
     };
     let stop = CancellationToken::new();
     let (group, _reports) = Group::start(cfg, listener, dir, stop.clone()).await.expect("start member");

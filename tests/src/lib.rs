@@ -5,6 +5,8 @@
 //! Binaries are taken from the cargo target directory of the running test (build them first:
 //! the README's test command does).
 
+pub mod proxy;
+
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

@@ -2,10 +2,12 @@
 //! they agree on the configuration, fail the master over exactly once, all answer the new
 //! master, and a minority never acts.
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use vigil_proto::Frame;
+use vigil_tests::proxy::Proxy;
 use vigil_tests::{LogsOnPanic, Node, free_port, link_up, sentinel_dir, start_sentinel, wait_until};
 
 /// Counts the `+switch-master` (and other) events one sentinel publishes.
@@ -50,27 +52,66 @@ struct Trio {
     grpc: Vec<u16>,
     master_port: u16,
     quorum: u32,
+    /// With partitions: a proxy in front of each sentinel's gRPC server; sentinel i listens and
+    /// connects from 127.0.0.(11+i).
+    proxies: Vec<Proxy>,
+}
+
+/// The loopback address sentinel `i` uses when the trio can be partitioned.
+fn own_ip(i: usize) -> IpAddr {
+    IpAddr::V4(Ipv4Addr::new(127, 0, 0, 11 + i as u8))
 }
 
 impl Trio {
     fn start(tag: &str, master_port: u16, quorum: u32) -> Trio {
+        Trio::start_with(tag, master_port, quorum, false)
+    }
+
+    fn start_with(tag: &str, master_port: u16, quorum: u32, partitionable: bool) -> Trio {
         let grpc: Vec<u16> = (0..3).map(|_| free_port()).collect();
         let dirs: Vec<_> = (0..3).map(|i| sentinel_dir(&format!("{tag}-{i}"))).collect();
-        let mut t = Trio { sentinels: vec![None, None, None], dirs, grpc, master_port, quorum };
+        let proxies = if partitionable {
+            (0..3).map(|i| Proxy::start(SocketAddr::new(own_ip(i), grpc[i]))).collect()
+        } else {
+            Vec::new()
+        };
+        let mut t = Trio { sentinels: vec![None, None, None], dirs, grpc, master_port, quorum, proxies };
         for i in 0..3 {
             t.restart(i);
         }
         t
     }
 
+    /// The address the others reach sentinel `j`'s gRPC server at.
+    fn grpc_addr(&self, j: usize) -> String {
+        match self.proxies.get(j) {
+            Some(p) => p.addr.to_string(),
+            None => format!("127.0.0.1:{}", self.grpc[j]),
+        }
+    }
+
+    /// Cuts sentinel `i` off from the other two (or heals the cut), both ways.
+    fn isolate(&self, i: usize, cut: bool) {
+        for j in (0..3).filter(|j| *j != i) {
+            if cut {
+                self.proxies[i].block(own_ip(j));
+                self.proxies[j].block(own_ip(i));
+            } else {
+                self.proxies[i].unblock(own_ip(j));
+                self.proxies[j].unblock(own_ip(i));
+            }
+        }
+    }
+
     fn restart(&mut self, i: usize) {
-        let peers: Vec<String> = (0..3)
-            .filter(|j| *j != i)
-            .flat_map(|j| ["--peer".to_string(), format!("127.0.0.1:{}", self.grpc[j])])
-            .collect();
+        let peers: Vec<String> =
+            (0..3).filter(|j| *j != i).flat_map(|j| ["--peer".to_string(), self.grpc_addr(j)]).collect();
         let mut args: Vec<String> =
             vec!["--down-after-ms".into(), "1000".into(), "--grpc-port".into(), self.grpc[i].to_string()];
         args.extend(peers);
+        if !self.proxies.is_empty() {
+            args.extend(["--grpc-bind".into(), own_ip(i).to_string(), "--announce-grpc".into(), self.grpc_addr(i)]);
+        }
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
         self.sentinels[i] = Some(start_sentinel(&self.dirs[i], self.master_port, self.quorum, &args));
     }
@@ -280,5 +321,39 @@ fn a_new_leader_completes_a_failover_whose_leader_died_after_the_promotion() {
         answers[0].as_ref().map(|(_, p)| p.clone()),
         Some(promoted.to_string()),
         "the failover is finished with the replica already promoted (it may hold newer writes)"
+    );
+}
+
+#[test]
+fn a_partitioned_leader_never_acts_and_catches_up_when_the_partition_heals() {
+    let (master, r1, r2) = topology();
+    let trio = Trio::start_with("group-partition", master.port, 1, true);
+    let _logs = LogsOnPanic(trio.running().collect());
+    assert!(wait_until(Duration::from_secs(20), || trio.settled(2)), "the group did not settle");
+    assert!(wait_until(Duration::from_secs(10), || trio.leader().is_some()), "no leader");
+    // Cut the leader off from the other two. With quorum 1 it would judge the master down by
+    // itself, and it believed it was the leader: without a majority it must still do nothing.
+    let cut = trio.leader().expect("leader");
+    trio.isolate(cut, true);
+    let alone = Events::subscribe(trio.get(cut));
+    let before = addr_of(trio.get(cut));
+    master.signal("KILL");
+    let replicas = [r1.port.to_string(), r2.port.to_string()];
+    let majority: Vec<&Node> = (0..3).filter(|i| *i != cut).map(|i| trio.get(i)).collect();
+    assert!(
+        wait_until(Duration::from_secs(30), || majority
+            .iter()
+            .all(|s| addr_of(s).is_some_and(|(_, p)| replicas.contains(&p)))),
+        "the majority side did not fail over"
+    );
+    assert_eq!(addr_of(trio.get(cut)), before, "the cut-off sentinel changed its answer on its own");
+    assert_eq!(alone.count("+elected-leader"), 0, "the cut-off sentinel acted: {:?}", alone.all());
+    assert_eq!(alone.count("+promoted-slave"), 0, "{:?}", alone.all());
+    // Healed: it learns the group's decision.
+    trio.isolate(cut, false);
+    let new = addr_of(majority[0]);
+    assert!(
+        wait_until(Duration::from_secs(20), || addr_of(trio.get(cut)) == new),
+        "it did not catch up after the partition"
     );
 }

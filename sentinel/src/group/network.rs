@@ -2,6 +2,7 @@
 //! re-opened after a transport error. A peer that cannot be reached is reported as
 //! `Unreachable`, so openraft backs off instead of hammering it.
 
+use std::net::IpAddr;
 use std::time::Duration;
 
 use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, Unreachable};
@@ -20,13 +21,16 @@ type RpcError<E = openraft::error::Infallible> = RPCError<NodeId, Node, RaftErro
 
 /// Makes a [`Peer`] per target node.
 #[derive(Debug, Clone, Default)]
-pub struct Network;
+pub struct Network {
+    /// The local address outgoing connections use (`None`: the system's choice).
+    pub local: Option<IpAddr>,
+}
 
 impl RaftNetworkFactory<TypeConfig> for Network {
     type Network = Peer;
 
     async fn new_client(&mut self, target: NodeId, node: &Node) -> Peer {
-        Peer { target, addr: node.addr.clone(), client: None }
+        Peer { target, addr: node.addr.clone(), local: self.local, client: None }
     }
 }
 
@@ -35,12 +39,19 @@ impl RaftNetworkFactory<TypeConfig> for Network {
 pub struct Peer {
     target: NodeId,
     addr: String,
+    local: Option<IpAddr>,
     client: Option<PeerClient<Channel>>,
 }
 
-/// Opens a gRPC channel to `addr` (`host:port`).
-pub async fn channel(addr: &str) -> Result<Channel, tonic::transport::Error> {
-    Endpoint::from_shared(format!("http://{addr}"))?.connect_timeout(Duration::from_secs(1)).connect().await
+/// The gRPC endpoint of a peer at `addr` (`host:port`), connecting from `local` if given (on a
+/// host with several addresses the peers then see the one configured).
+pub fn endpoint(addr: &str, local: Option<IpAddr>) -> Result<Endpoint, tonic::transport::Error> {
+    Ok(Endpoint::from_shared(format!("http://{addr}"))?.connect_timeout(Duration::from_secs(1)).local_address(local))
+}
+
+/// Opens a gRPC channel to `addr`.
+pub async fn channel(addr: &str, local: Option<IpAddr>) -> Result<Channel, tonic::transport::Error> {
+    endpoint(addr, local)?.connect().await
 }
 
 impl Peer {
@@ -48,7 +59,7 @@ impl Peer {
         if let Some(c) = &self.client {
             return Ok(c.clone());
         }
-        let ch = channel(&self.addr).await.map_err(|e| Unreachable::new(&e))?;
+        let ch = channel(&self.addr, self.local).await.map_err(|e| Unreachable::new(&e))?;
         let c = PeerClient::new(ch);
         self.client = Some(c.clone());
         Ok(c)

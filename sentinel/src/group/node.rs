@@ -24,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use vigil_proto::grpc as pb;
 
 use super::machine::Machine;
-use super::network::{Network, channel};
+use super::network::{Network, channel, endpoint};
 use super::service::{DiscoveryService, PeerReport, PeerService};
 use super::state::{Applied, Command, GroupState};
 use super::store::LogStore;
@@ -58,6 +58,8 @@ pub struct GroupConfig {
     pub listen: std::net::SocketAddr,
     /// The other members' gRPC addresses.
     pub peers: Vec<String>,
+    /// The local address outgoing connections to peers use (`None`: the system's choice).
+    pub local: Option<std::net::IpAddr>,
 }
 
 /// Why a proposal did not go through.
@@ -80,6 +82,7 @@ pub struct Group {
     raft: Raft,
     machine: Machine,
     peers: Arc<std::sync::Mutex<BTreeMap<NodeId, pb::peer_client::PeerClient<tonic::transport::Channel>>>>,
+    local: Option<std::net::IpAddr>,
 }
 
 impl Group {
@@ -102,7 +105,7 @@ impl Group {
         }
         .validate()?;
         let id = node_id(&cfg.advertise);
-        let raft = Raft::new(id, Arc::new(config), Network, log, machine.clone()).await?;
+        let raft = Raft::new(id, Arc::new(config), Network { local: cfg.local }, log, machine.clone()).await?;
         let (reports_tx, reports) = mpsc::channel(1024);
 
         let server = tonic::transport::Server::builder()
@@ -130,7 +133,7 @@ impl Group {
                 Err(e) => tracing::debug!(id, "group already initialised elsewhere: {e}"),
             }
         }
-        Ok((Group { id, raft, machine, peers: Arc::default() }, reports))
+        Ok((Group { id, raft, machine, peers: Arc::default(), local: cfg.local }, reports))
     }
 
     /// Every leadership change: `true` while this member leads.
@@ -163,11 +166,8 @@ impl Group {
                 match peers.get(&id) {
                     Some(c) => c.clone(),
                     None => {
-                        let Ok(ep) = tonic::transport::Endpoint::from_shared(format!("http://{addr}")) else {
-                            continue;
-                        };
-                        let ch =
-                            ep.connect_timeout(Duration::from_secs(1)).timeout(Duration::from_secs(1)).connect_lazy();
+                        let Ok(ep) = endpoint(&addr, self.local) else { continue };
+                        let ch = ep.timeout(Duration::from_secs(1)).connect_lazy();
                         let c = pb::peer_client::PeerClient::new(ch);
                         peers.insert(id, c.clone());
                         c
@@ -221,7 +221,7 @@ impl Group {
         match self.raft.client_write(cmd.clone()).await {
             Ok(r) => Ok(r.data),
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => match f.leader_node {
-                Some(node) => forward(&node.addr, cmd).await,
+                Some(node) => forward(&node.addr, self.local, cmd).await,
                 None => Err(ProposeError::NoLeader),
             },
             Err(e) => Err(ProposeError::Leader(e.to_string())),
@@ -230,9 +230,9 @@ impl Group {
 }
 
 /// Sends `cmd` to the leader at `addr`.
-async fn forward(addr: &str, cmd: Command) -> Result<Applied, ProposeError> {
+async fn forward(addr: &str, local: Option<std::net::IpAddr>, cmd: Command) -> Result<Applied, ProposeError> {
     use pb::propose_result::Result as R;
-    let ch = tokio::time::timeout(Duration::from_secs(5), channel(addr))
+    let ch = tokio::time::timeout(Duration::from_secs(5), channel(addr, local))
         .await
         .map_err(|_| ProposeError::Leader(format!("{addr}: timed out")))?
         .map_err(|e| ProposeError::Leader(format!("{addr}: {e}")))?;
