@@ -1,11 +1,11 @@
 """Writes through redis-py's Sentinel client for a while; prints how it went.
 
-Usage: sentinel_writer.py SENTINEL_PORT SECONDS
+Usage: sentinel_writer.py SENTINEL_PORT[,SENTINEL_PORT...] SECONDS
 Output, last line: ok <n> errors <n> gap <seconds|None> master now ('<ip>', <port>)
 """
 import sys, time, redis
 from redis.sentinel import Sentinel
-s = Sentinel([("127.0.0.1", int(sys.argv[1]))], socket_timeout=0.5)
+s = Sentinel([("127.0.0.1", int(p)) for p in sys.argv[1].split(",")], socket_timeout=0.5)
 print("master:", s.discover_master("mymaster"))
 m = s.master_for("mymaster", socket_timeout=0.5)
 ok = 0; errors = 0; start = time.time(); first_err = None; recovered = None

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use vigil_proto::Frame;
 use vigil_tests::proxy::Proxy;
-use vigil_tests::{LogsOnPanic, Node, free_port, link_up, sentinel_dir, start_sentinel, wait_until};
+use vigil_tests::{LogsOnPanic, Node, RedisServer, free_port, link_up, sentinel_dir, start_sentinel, wait_until};
 
 /// Counts the `+switch-master` (and other) events one sentinel publishes.
 #[derive(Clone)]
@@ -356,4 +356,81 @@ fn a_partitioned_leader_never_acts_and_catches_up_when_the_partition_heals() {
         wait_until(Duration::from_secs(20), || addr_of(trio.get(cut)) == new),
         "it did not catch up after the partition"
     );
+}
+
+#[test]
+fn the_same_group_guards_debian_redis_servers() {
+    let master = RedisServer::start(&[]);
+    let replicaof = ["--replicaof", "127.0.0.1", &master.port.to_string()];
+    let r1 = RedisServer::start(&replicaof);
+    let r2 = RedisServer::start(&replicaof);
+    let synced = |r: &RedisServer| {
+        vigil_tests::info_field(&mut r.conn(), "replication", "master_link_status").as_deref() == Some("up")
+    };
+    assert!(wait_until(Duration::from_secs(10), || synced(&r1) && synced(&r2)));
+    let trio = Trio::start("group-redis", master.port, 2);
+    let _logs = LogsOnPanic(trio.running().collect());
+    assert!(wait_until(Duration::from_secs(20), || trio.settled(2)), "the group did not settle");
+    drop(master); // killed
+    let replicas = [r1.port.to_string(), r2.port.to_string()];
+    assert!(
+        wait_until(Duration::from_secs(30), || trio
+            .running()
+            .all(|s| addr_of(s).is_some_and(|(_, p)| replicas.contains(&p)))),
+        "the group did not fail the redis-server master over"
+    );
+}
+
+#[test]
+fn quorum_three_with_one_sentinel_down_never_reaches_odown() {
+    let (master, _r1, _r2) = topology();
+    let mut trio = Trio::start("group-quorum3", master.port, 3);
+    assert!(wait_until(Duration::from_secs(20), || trio.settled(2)), "the group did not settle");
+    trio.kill(0);
+    let events: Vec<Events> = trio.running().map(Events::subscribe).collect();
+    master.signal("KILL");
+    // Both survivors see the master down, but 2 reports never make a quorum of 3.
+    assert!(
+        wait_until(Duration::from_secs(10), || events.iter().all(|e| e.count("+sdown master mymaster") == 1)),
+        "the survivors should judge the master subjectively down"
+    );
+    assert!(
+        !wait_until(Duration::from_secs(5), || events.iter().any(|e| e.count("+odown") > 0)),
+        "ODOWN without a quorum: {:?}",
+        events.iter().map(Events::all).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn redis_py_with_all_three_sentinels_follows_the_failover_while_one_is_down() {
+    use std::process::{Command, Stdio};
+    let (master, r1, r2) = topology();
+    let mut trio = Trio::start("group-py", master.port, 2);
+    assert!(wait_until(Duration::from_secs(20), || trio.settled(2)), "the group did not settle");
+    let ports: Vec<String> = trio.running().map(|s| s.port.to_string()).collect();
+    trio.kill(0); // the first sentinel in the client's list is down
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/py/sentinel_writer.py");
+    let writer = Command::new("python3")
+        .args([script, &ports.join(","), "8"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("python3 with redis-py (scripts/test.sh installs it)");
+    std::thread::sleep(Duration::from_secs(2)); // the workload runs for a while before the fault
+    master.signal("KILL");
+    let out = writer.wait_with_output().expect("writer finished");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "writer failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+    let last = stdout.lines().last().expect("a summary line");
+    let words: Vec<&str> = last.split_whitespace().collect();
+    assert_eq!(words[0], "ok", "{last}");
+    let new_port = last.rsplit(' ').next().and_then(|p| p.trim_end_matches(')').parse::<u16>().ok()).expect("port");
+    assert!(new_port == r1.port || new_port == r2.port, "{last}");
+    // The last acknowledged write (k<ok-1>) is on the new master: the client kept writing
+    // across the failover (redis-py's own retries may hide the switch entirely: errors 0).
+    let ok: i64 = words[1].parse().expect("ok count");
+    let new = if new_port == r1.port { &r1 } else { &r2 };
+    let last_write: Option<i64> = redis::cmd("GET").arg(format!("k{}", ok - 1)).query(&mut new.conn()).expect("get");
+    assert_eq!(last_write, Some(ok - 1), "the last acknowledged write is on the new master: {last}");
+    eprintln!("redis-py through the group: {last}");
 }

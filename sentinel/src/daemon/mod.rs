@@ -336,7 +336,15 @@ impl Core {
     pub fn run_actions(&mut self, name: &str, actions: Vec<Action>) {
         for a in actions {
             match a {
-                Action::Publish(event, payload) => self.publish(Some(name), event, payload),
+                Action::Publish(event, payload) => {
+                    // A master's SDOWN change reaches the other sentinels at once, not at the
+                    // next periodic report: ODOWN, hence the failover, starts a second earlier.
+                    let master_changed = matches!(event, "+sdown" | "-sdown") && payload.starts_with("master ");
+                    self.publish(Some(name), event, payload);
+                    if master_changed {
+                        self.send_reports();
+                    }
+                }
                 Action::Connect(addr) => self.open_link(name, &addr),
                 Action::PauseWrites(addr, ms) => {
                     tokio::spawn(reconf::pause_writes(name.to_string(), addr, ms, self.auth(name), self.tx.clone()));
