@@ -143,3 +143,55 @@ async fn a_member_cut_off_from_the_majority_changes_nothing() {
     alone.stop.cancel();
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_get_the_master_and_watch_every_switch_over_grpc() {
+    use tokio_stream::StreamExt as _;
+    use vigil_proto::grpc::{MasterName, discovery_client::DiscoveryClient};
+    let dir = scratch("discovery");
+    let addrs = [free_addr().await, free_addr().await, free_addr().await];
+    let mut members = Vec::new();
+    for (i, a) in addrs.iter().enumerate() {
+        members.push(start(*a, &addrs, &dir.join(format!("s{i}"))).await);
+    }
+    wait_for("a leader known to all", Duration::from_secs(10), || {
+        let l = members[0].group.leader();
+        l.is_some() && members.iter().all(|m| m.group.leader() == l)
+    })
+    .await;
+    assert_eq!(members[0].group.propose(monitor("mymaster", "10.0.0.1:6379")).await, Ok(Applied::Done));
+
+    // Any member answers, once it has applied the entry.
+    let mut client = DiscoveryClient::connect(format!("http://{}", members[2].addr)).await.expect("connect");
+    wait_for("applied on the member asked", Duration::from_secs(5), || {
+        members[2].group.state().masters.contains_key("mymaster")
+    })
+    .await;
+    let got = client.get_master_addr(MasterName { name: "mymaster".into() }).await.expect("get").into_inner();
+    assert_eq!((got.ip.as_str(), got.port, got.config_epoch), ("10.0.0.1", 6379, 0));
+    let missing = client.get_master_addr(MasterName { name: "nope".into() }).await.expect_err("unknown name");
+    assert_eq!(missing.code(), tonic::Code::NotFound);
+
+    // The watch starts with the current master and then pushes each switch with its epoch.
+    let mut watch = client.watch_master(MasterName { name: "mymaster".into() }).await.expect("watch").into_inner();
+    let first = watch.next().await.expect("first").expect("ok");
+    assert_eq!((first.port, first.config_epoch), (6379, 0));
+    for epoch in [1, 2] {
+        let cmd = Command::Switched {
+            name: "mymaster".into(),
+            addr: format!("10.0.0.{}:6379", epoch + 1),
+            config_epoch: epoch,
+        };
+        assert_eq!(members[0].group.propose(cmd).await, Ok(Applied::Done));
+        let next = tokio::time::timeout(Duration::from_secs(5), watch.next())
+            .await
+            .expect("in time")
+            .expect("item")
+            .expect("ok");
+        assert_eq!((next.ip, next.config_epoch), (format!("10.0.0.{}", epoch + 1), epoch));
+    }
+    for m in &members {
+        m.stop.cancel();
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

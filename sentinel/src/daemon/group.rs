@@ -233,7 +233,7 @@ impl Core {
         let (tx, name) = (self.tx.clone(), name.to_string());
         tokio::spawn(async move {
             let cmd = Command::FailoverStarted { name: name.clone(), config_epoch: epoch };
-            let ok = matches!(group.propose(cmd).await, Ok(Applied::Done));
+            let ok = matches!(group.propose_as_leader(cmd).await, Ok(Applied::Done));
             tracing::info!(%name, epoch, ok, "failover start proposed to the group");
             let _ = tx.send(Msg::Link(name, Event::FailoverCommitted { epoch, ok })).await;
         });

@@ -216,6 +216,17 @@ impl Group {
         m.membership().nodes().map(|(id, n)| (*id, n.addr.clone())).collect()
     }
 
+    /// Proposes `cmd` on this member only: committed if this member leads (a failover start
+    /// must be proposed by the leader itself, never forwarded, so the sentinel that acts is the
+    /// one whose leadership the commit proved).
+    pub async fn propose_as_leader(&self, cmd: Command) -> Result<Applied, ProposeError> {
+        match self.raft.client_write(cmd).await {
+            Ok(r) => Ok(r.data),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => Err(ProposeError::NoLeader),
+            Err(e) => Err(ProposeError::Leader(e.to_string())),
+        }
+    }
+
     /// Proposes `cmd` and waits until it is committed and applied (here, or through the leader).
     pub async fn propose(&self, cmd: Command) -> Result<Applied, ProposeError> {
         match self.raft.client_write(cmd.clone()).await {
