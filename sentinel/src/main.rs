@@ -65,6 +65,10 @@ struct Args {
     /// listening address (NAT, a proxy). It is this sentinel's identity in the group.
     #[arg(long)]
     announce_grpc: Option<String>,
+    /// Join a running group (then `SENTINEL ADD-MEMBER <this grpc address>` on its leader)
+    /// instead of forming a new one with the --peer list.
+    #[arg(long)]
+    join: bool,
 }
 
 fn flag_masters(args: &Args) -> anyhow::Result<Vec<MasterConfig>> {
@@ -193,7 +197,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 .with_context(|| format!("cannot listen for the group on {grpc_bind}:{grpc_port}"))?;
             let listen = listener.local_addr()?;
             let local = grpc_bind.parse::<std::net::IpAddr>().ok().filter(|ip| !ip.is_unspecified());
-            let cfg = vigil_sentinel::group::node::GroupConfig { advertise: advertise.clone(), listen, peers, local };
+            let cfg = vigil_sentinel::group::node::GroupConfig {
+                advertise: advertise.clone(),
+                listen,
+                peers,
+                local,
+                join: args.join,
+            };
             let joined = vigil_sentinel::group::node::Group::start(cfg, listener, &dir, shutdown.clone()).await?;
             tracing::info!(%advertise, id = joined.0.id, "member of a sentinel group");
             Some(joined)

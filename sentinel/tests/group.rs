@@ -40,6 +40,7 @@ async fn start(addr: SocketAddr, all: &[SocketAddr], dir: &std::path::Path) -> M
         listen: addr,
         peers: all.iter().filter(|a| **a != addr).map(ToString::to_string).collect(),
         local: None,
+        join: false,
     };
     let stop = CancellationToken::new();
     let (group, _reports) = Group::start(cfg, listener, dir, stop.clone()).await.expect("start member");

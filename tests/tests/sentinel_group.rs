@@ -434,3 +434,73 @@ fn redis_py_with_all_three_sentinels_follows_the_failover_while_one_is_down() {
     assert_eq!(last_write, Some(ok - 1), "the last acknowledged write is on the new master: {last}");
     eprintln!("redis-py through the group: {last}");
 }
+
+fn group_members(s: &Node) -> Option<usize> {
+    let info: String = redis::cmd("INFO").arg("sentinel").query(&mut s.redis().get_connection().ok()?).ok()?;
+    info.lines().find_map(|l| l.strip_prefix("sentinel_group_members:")).and_then(|v| v.trim().parse().ok())
+}
+
+#[test]
+fn a_sentinel_joins_the_group_and_another_leaves_at_run_time() {
+    let (master, r1, r2) = topology();
+    let mut trio = Trio::start("group-members", master.port, 2);
+    assert!(wait_until(Duration::from_secs(20), || trio.settled(2)), "the group did not settle");
+    assert!(wait_until(Duration::from_secs(10), || trio.leader().is_some()), "no leader");
+    let leader = trio.leader().expect("leader");
+
+    // A fourth sentinel starts with --join and is added on the leader.
+    let g4 = free_port();
+    let dir4 = sentinel_dir("group-members-4");
+    let mut args: Vec<String> =
+        vec!["--down-after-ms".into(), "1000".into(), "--grpc-port".into(), g4.to_string(), "--join".into()];
+    for j in 0..3 {
+        args.extend(["--peer".into(), trio.grpc_addr(j)]);
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let fourth = start_sentinel(&dir4, master.port, 2, &args);
+    let _logs = LogsOnPanic(vec![&fourth]);
+    let ok: String = redis::cmd("SENTINEL")
+        .arg("ADD-MEMBER")
+        .arg(format!("127.0.0.1:{g4}"))
+        .query(&mut trio.get(leader).conn())
+        .expect("add-member");
+    assert_eq!(ok, "OK");
+    assert!(
+        wait_until(Duration::from_secs(20), || group_members(&fourth) == Some(4)
+            && trio.running().all(|s| group_members(s) == Some(4))
+            && Trio::field(&fourth, "num-slaves").as_deref() == Some("2")),
+        "the fourth sentinel did not join and learn the master"
+    );
+    // A follower refuses membership changes.
+    let follower = (0..3).find(|i| *i != leader).expect("follower");
+    let refused = redis::cmd("SENTINEL")
+        .arg("REMOVE-MEMBER")
+        .arg(trio.grpc_addr(follower))
+        .query::<String>(&mut trio.get(follower).conn())
+        .expect_err("not the leader");
+    assert!(vigil_tests::err_text(&refused).contains("does not lead"), "{refused}");
+
+    // The follower leaves the group, then dies: the remaining three still fail over (quorum 2).
+    let ok: String = redis::cmd("SENTINEL")
+        .arg("REMOVE-MEMBER")
+        .arg(trio.grpc_addr(follower))
+        .query(&mut trio.get(leader).conn())
+        .expect("remove-member");
+    assert_eq!(ok, "OK");
+    assert!(
+        wait_until(Duration::from_secs(10), || group_members(trio.get(leader)) == Some(3)
+            && group_members(&fourth) == Some(3)),
+        "the member was not removed"
+    );
+    trio.kill(follower);
+    master.signal("KILL");
+    let replicas = [r1.port.to_string(), r2.port.to_string()];
+    assert!(
+        wait_until(Duration::from_secs(30), || trio
+            .running()
+            .chain(std::iter::once(&fourth))
+            .all(|s| addr_of(s).is_some_and(|(_, p)| replicas.contains(&p)))),
+        "the group of three did not fail over"
+    );
+    let _ = std::fs::remove_dir_all(&dir4);
+}

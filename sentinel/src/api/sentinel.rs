@@ -13,6 +13,7 @@ use crate::group::state::Command;
 
 /// `(subcommand, arity)`; arity counts `SENTINEL` and the subcommand, negative = at least.
 const SUBCOMMANDS: &[(&str, i32)] = &[
+    ("add-member", 3),
     ("ckquorum", 3),
     ("config", -3),
     ("debug", -2),
@@ -26,12 +27,14 @@ const SUBCOMMANDS: &[(&str, i32)] = &[
     ("is-primary-down-by-addr", 6),
     ("master", 3),
     ("masters", 2),
+    ("members", 2),
     ("monitor", 6),
     ("myid", 2),
     ("pending-scripts", 2),
     ("primaries", 2),
     ("primary", 3),
     ("remove", 3),
+    ("remove-member", 3),
     ("replicas", 3),
     ("reset", 3),
     ("sentinels", 3),
@@ -90,6 +93,16 @@ const HELP: &[&str] = &[
     "    Simulate a Sentinel crash.",
     "HELP",
     "    Prints this help.",
+];
+
+/// Vigil's own subcommands (sentinel groups), listed after Redis's in HELP.
+const HELP_GROUP: &[&str] = &[
+    "MEMBERS",
+    "    (Vigil) List the members of this sentinel's group.",
+    "ADD-MEMBER <host:port>",
+    "    (Vigil) Add the sentinel whose gRPC server is at host:port to the group (on the leader).",
+    "REMOVE-MEMBER <host:port>",
+    "    (Vigil) Remove a sentinel from the group (on the leader).",
 ];
 
 fn text(b: &Bytes) -> String {
@@ -154,6 +167,47 @@ pub fn proposal(core: &Core, args: &[Bytes]) -> Option<Result<Command, Frame>> {
     )
 }
 
+/// A group membership change requested (`SENTINEL ADD-MEMBER/REMOVE-MEMBER <host:port>`):
+/// `(add, address)`, or the error to answer at once. `None`: not such a request.
+pub fn membership_change(core: &Core, args: &[Bytes]) -> Option<Result<(bool, String), Frame>> {
+    if lower(&args[0]) != "sentinel" || args.len() != 3 {
+        return None;
+    }
+    let add = match lower(&args[1]).as_str() {
+        "add-member" => true,
+        "remove-member" => false,
+        _ => return None,
+    };
+    Some(if core.group.is_none() {
+        Err(err("ERR this sentinel is not in a group (start it with --grpc-port)"))
+    } else if !core.leading {
+        Err(err("ERR this sentinel does not lead the sentinel group: send it to the leader"))
+    } else {
+        crate::config::check_peer(&text(&args[2])).map(|a| (add, a)).map_err(|e| err(&format!("ERR {e}")))
+    })
+}
+
+fn members(core: &Core) -> Frame {
+    let Some(g) = &core.group else { return Frame::Array(vec![]) };
+    let voters = g.voters();
+    let leader = g.leader();
+    Frame::Array(
+        g.members()
+            .into_iter()
+            .map(|(id, addr)| {
+                let flag = |b: bool| bulk(if b { "1" } else { "0" });
+                Frame::Map(vec![
+                    (bulk("id"), bulk(format!("{id:016x}"))),
+                    (bulk("grpc-addr"), bulk(addr)),
+                    (bulk("voter"), flag(voters.contains(&id))),
+                    (bulk("leader"), flag(leader == Some(id))),
+                    (bulk("myself"), flag(id == g.id)),
+                ])
+            })
+            .collect(),
+    )
+}
+
 /// Answers `ROLE`, `INFO` and `SENTINEL` (runs inside the core task).
 pub fn answer(core: &mut Core, args: &[Bytes]) -> Frame {
     let now = core.now();
@@ -181,7 +235,11 @@ fn sentinel(core: &mut Core, args: &[Bytes], now: u64) -> Frame {
     let no_such = || err("ERR No such master with that name");
     match sub.as_str() {
         "myid" => bulk(&core.myid),
-        "help" => Frame::Array(HELP.iter().map(|l| Frame::simple(l)).collect()),
+        // Redis's text exactly; a sentinel in a group also lists Vigil's group commands.
+        "help" => Frame::Array(
+            HELP.iter().chain(if core.group.is_some() { HELP_GROUP } else { &[] }).map(|l| Frame::simple(l)).collect(),
+        ),
+        "members" => members(core),
         "masters" | "primaries" => Frame::Array(
             core.monitors.values().map(|m| master_fields(m, core.configs.get(&m.name), core.others(), now)).collect(),
         ),

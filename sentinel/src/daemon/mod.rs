@@ -572,6 +572,27 @@ async fn run(mut core: Core, mut rx: mpsc::Receiver<Msg>) {
                 Some(Msg::GroupState(state)) => core.on_group_state(state),
                 Some(Msg::Leader(leads)) => core.on_leader(leads),
                 Some(Msg::Report(r)) => core.on_report(r),
+                Some(Msg::Api(req)) if crate::api::sentinel::membership_change(&core, &req.args).is_some() => {
+                    match (crate::api::sentinel::membership_change(&core, &req.args), core.group.clone()) {
+                        (Some(Ok((add, addr))), Some(g)) => {
+                            tokio::spawn(async move {
+                                let r = if add { g.add_member(&addr).await } else { g.remove_member(&addr).await };
+                                tracing::info!(add, %addr, ok = r.is_ok(), "sentinel group membership change");
+                                let reply = match r {
+                                    Ok(_) => Frame::simple("OK"),
+                                    Err(e) => Frame::error(format!("ERR {e}")),
+                                };
+                                let _ = req.reply.send(reply);
+                            });
+                        }
+                        (Some(Err(f)), _) => {
+                            let _ = req.reply.send(f);
+                        }
+                        _ => {
+                            let _ = req.reply.send(Frame::error("ERR this sentinel is not in a group"));
+                        }
+                    }
+                }
                 Some(Msg::Api(req)) => match (crate::api::sentinel::proposal(&core, &req.args), core.group.clone()) {
                     (Some(Ok(cmd)), Some(g)) => {
                         // Committed by the group, then applied here like everywhere else.

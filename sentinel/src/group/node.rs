@@ -60,6 +60,9 @@ pub struct GroupConfig {
     pub peers: Vec<String>,
     /// The local address outgoing connections to peers use (`None`: the system's choice).
     pub local: Option<std::net::IpAddr>,
+    /// Joining a running group: wait to be added (`SENTINEL ADD-MEMBER` on a member) instead of
+    /// offering to initialise a new group.
+    pub join: bool,
 }
 
 /// Why a proposal did not go through.
@@ -127,7 +130,7 @@ impl Group {
         for addr in std::iter::once(&cfg.advertise).chain(&cfg.peers) {
             members.insert(node_id(addr), Node { addr: addr.clone() });
         }
-        if !raft.is_initialized().await? {
+        if !cfg.join && !raft.is_initialized().await? {
             match raft.initialize(members).await {
                 Ok(()) => tracing::info!(id, "sentinel group initialised"),
                 Err(e) => tracing::debug!(id, "group already initialised elsewhere: {e}"),
@@ -190,6 +193,34 @@ impl Group {
         }
     }
 
+    /// Adds the sentinel whose gRPC server is at `addr` to the group (this member must lead):
+    /// first as a learner that catches up with the log, then as a voter.
+    pub async fn add_member(&self, addr: &str) -> Result<NodeId, String> {
+        let id = node_id(addr);
+        self.raft.add_learner(id, Node { addr: addr.to_string() }, true).await.map_err(|e| e.to_string())?;
+        let voters: std::collections::BTreeSet<NodeId> = [id].into();
+        self.raft
+            .change_membership(openraft::ChangeMembers::AddVoterIds(voters), false)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(id)
+    }
+
+    /// Removes the sentinel whose gRPC server is at `addr` from the group (this member must
+    /// lead): it no longer counts in the majority.
+    pub async fn remove_member(&self, addr: &str) -> Result<NodeId, String> {
+        let id = node_id(addr);
+        if !self.members().contains_key(&id) {
+            return Err(format!("{addr} is not a member of this sentinel group"));
+        }
+        let voters: std::collections::BTreeSet<NodeId> = [id].into();
+        self.raft
+            .change_membership(openraft::ChangeMembers::RemoveVoters(voters), false)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(id)
+    }
+
     /// The replicated state now, and every change.
     pub fn subscribe(&self) -> watch::Receiver<GroupState> {
         self.machine.subscribe()
@@ -214,6 +245,11 @@ impl Group {
     pub fn members(&self) -> BTreeMap<NodeId, String> {
         let m = self.raft.metrics().borrow().membership_config.clone();
         m.membership().nodes().map(|(id, n)| (*id, n.addr.clone())).collect()
+    }
+
+    /// The voting members.
+    pub fn voters(&self) -> std::collections::BTreeSet<NodeId> {
+        self.raft.metrics().borrow().membership_config.membership().voter_ids().collect()
     }
 
     /// Proposes `cmd` on this member only: committed if this member leads (a failover start
