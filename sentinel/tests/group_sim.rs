@@ -1,7 +1,8 @@
 //! Seeded simulation of a sentinel group's decision logic: three [`Monitor`]s in group mode, an
 //! idealised Raft log (a command commits only when its proposer is the leader of a majority
 //! side), simulated data nodes, and random faults — the master dies, sentinels are partitioned
-//! (a cut-off leader keeps believing it leads), reports are lost, the leader changes. After
+//! (a cut-off leader keeps believing it leads), reports are lost, the leader changes, a sentinel
+//! crashes and restarts with nothing but the group's state (at any step of a failover it leads). After
 //! every step the named safety checks run; a failure prints the seed to replay.
 //!
 //! - `one_master_per_epoch`: the log never switches to two masters in one config epoch, and
@@ -81,11 +82,14 @@ fn replica_info(n: &DataNode, addr: &str) -> Info {
 }
 
 impl Sim {
+    fn params() -> Params {
+        Params { down_after_ms: 1000, failover_timeout_ms: 10_000, quorum: 2, ..Params::default() }
+    }
+
     fn new(seed: u64) -> Sim {
-        let params = Params { down_after_ms: 1000, failover_timeout_ms: 10_000, quorum: 2, ..Params::default() };
         let monitors = (0..3)
             .map(|_| {
-                let mut m = Monitor::new("mymaster", M.into(), params, 0);
+                let mut m = Monitor::new("mymaster", M.into(), Sim::params(), 0);
                 m.agreement = Agreement::group();
                 m
             })
@@ -317,6 +321,24 @@ impl Sim {
                 self.majority = (0..3).collect();
                 for s in 0..3 {
                     self.believes[s] = self.leader == Some(s);
+                }
+            }
+            // A sentinel crashes and restarts: a fresh monitor from the group's state; what it was
+            // doing (a failover it led, a switch it was retrying) is lost with the process.
+            9 => {
+                let s = self.rng.random_range(0..3);
+                let rec = self.state.masters["mymaster"].clone();
+                let mut m = Monitor::new("mymaster", rec.addr.clone(), Sim::params(), self.now);
+                m.agreement = Agreement::group();
+                self.monitors[s] = m;
+                self.pending.retain(|(_, p, _)| *p != s);
+                self.switches.retain(|(p, ..)| *p != s);
+                self.believes[s] = false;
+                if self.leader == Some(s) {
+                    let others: Vec<usize> = self.majority.iter().copied().filter(|p| *p != s).collect();
+                    let new = others[self.rng.random_range(0..others.len())];
+                    self.leader = Some(new);
+                    self.believes[new] = true;
                 }
             }
             // Leadership moves within the majority side.
