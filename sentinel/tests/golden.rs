@@ -40,7 +40,11 @@
 //! - `promotion-sent A`, `master-paused OFFSET`, `tick` (time passes), `tilt on|off`;
 //! - `manual-failover` ([`Monitor::manual_failover`], SENTINEL FAILOVER), `start-failover`
 //!   ([`Monitor::start_failover`]);
-//! - `restore master=A config-epoch=N current-epoch=N replicas=A,B` ([`Monitor::restore`]).
+//! - `restore master=A config-epoch=N current-epoch=N replicas=A,B` ([`Monitor::restore`]);
+//! - sentinel groups (after `monitor NAME A group`): `report PEER A down|up` (a peer's report),
+//!   `leader yes|no`, `committed EPOCH ok|refused` (the group's answer to a failover start),
+//!   `group A CONFIG-EPOCH FAILOVER-EPOCH` (the replicated record); the actions
+//!   `PROPOSE-FAILOVER EPOCH` and `PROPOSE-SWITCH A EPOCH` are shown.
 //!
 //! **Actions** are queued as they are produced and shown as: `<event> <payload>` for a publish
 //! (the literal text Redis would publish), `PROMOTE A`, `REPOINT A -> B`, `PAUSE A <ms>`,
@@ -156,7 +160,7 @@ enum Check {
 enum Cmd {
     Params(Params),
     Show { connect: bool, save: bool },
-    Monitor { name: String, master: String },
+    Monitor { name: String, master: String, group: bool },
     Feed(Vec<(u64, Input)>),
     Expect(String),
     ExpectNone,
@@ -271,6 +275,18 @@ fn parse_event(words: &[&str]) -> Result<Vec<Input>, String> {
         ["promotion-sent", a] => core(Event::PromotionSent(addr(a)?)),
         ["master-paused", offset] => core(Event::MasterPaused(num(offset)?)),
         ["tick"] => core(Event::Tick),
+        ["report", from, a, state @ ("down" | "up")] => {
+            core(Event::PeerReport { from: num(from)?, addr: addr(a)?, sdown: *state == "down" })
+        }
+        ["leader", v @ ("yes" | "no")] => core(Event::Leader(*v == "yes")),
+        ["committed", epoch, v @ ("ok" | "refused")] => {
+            core(Event::FailoverCommitted { epoch: num(epoch)?, ok: *v == "ok" })
+        }
+        ["group", a, config_epoch, failover_epoch] => core(Event::Group {
+            addr: addr(a)?,
+            config_epoch: num(config_epoch)?,
+            failover_epoch: num(failover_epoch)?,
+        }),
         ["tilt", "on"] => core(Event::Tilt(true)),
         ["tilt", "off"] => core(Event::Tilt(false)),
         ["manual-failover"] => Ok(vec![Input::ManualFailover]),
@@ -351,7 +367,12 @@ fn parse(text: &str) -> Result<Vec<(usize, Cmd)>, (usize, String)> {
                 Cmd::Params(p)
             }),
             ["show", kinds @ ..] => parse_show(kinds),
-            ["monitor", name, a] => addr(a).map(|master| Cmd::Monitor { name: (*name).to_string(), master }),
+            ["monitor", name, a] => {
+                addr(a).map(|master| Cmd::Monitor { name: (*name).to_string(), master, group: false })
+            }
+            ["monitor", name, a, "group"] => {
+                addr(a).map(|master| Cmd::Monitor { name: (*name).to_string(), master, group: true })
+            }
             ["at", t, event @ ..] => num(t).and_then(|t| parse_batch(t, event)).map(Cmd::Feed),
             ["every", step, "from", from, "to", to, event @ ..] => parse_every(step, from, to, event),
             ["expect-none"] => Ok(Cmd::ExpectNone),
@@ -431,6 +452,8 @@ impl Runner {
             Action::Connect(a) => self.show_connect.then(|| format!("CONNECT {}", alias(a))),
             Action::Save => self.show_save.then(|| "SAVE".to_string()),
             Action::ClientReconfig(from, to) => Some(format!("CLIENT-RECONFIG {} -> {}", alias(from), alias(to))),
+            Action::ProposeFailover(epoch) => Some(format!("PROPOSE-FAILOVER {epoch}")),
+            Action::ProposeSwitch(a, epoch) => Some(format!("PROPOSE-SWITCH {} {epoch}", alias(a))),
             // An action this runner does not know yet shows up as itself, so scripts fail
             // visibly instead of the build breaking.
             #[allow(unreachable_patterns)]
@@ -503,11 +526,15 @@ impl Runner {
                 self.show_connect |= connect;
                 self.show_save |= save;
             }
-            Cmd::Monitor { name, master } => {
+            Cmd::Monitor { name, master, group } => {
                 if self.monitor.is_some() {
                     return Err(Failure { line, mismatch: false, message: "one monitor per script".into() });
                 }
-                self.monitor = Some(Monitor::new(name, master.clone(), self.params, self.now));
+                let mut m = Monitor::new(name, master.clone(), self.params, self.now);
+                if *group {
+                    m.agreement = vigil_sentinel::core::agree::Agreement::group();
+                }
+                self.monitor = Some(m);
             }
             Cmd::Feed(inputs) => {
                 for (at, input) in inputs {
@@ -619,6 +646,9 @@ golden!(
     // 10. TILT and a rebooted master.
     tilt_suspends_judgement_and_action,
     rebooted_master_stuck_loading,
+    // 11. Sentinel groups.
+    group_odown_from_reports_and_leader_only,
+    group_follower_adopts_the_switch,
     // Differences from Redis found by these scripts, fixed: regression scripts.
     reconf_slaves_event_names_the_master,
     abort_slave_timeout_event_names_the_master,
