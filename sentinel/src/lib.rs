@@ -14,13 +14,16 @@
 //!   (`REPLICAOF NO ONE`), re-point the others, announce `+switch-master`.
 //! - **TILT**: after a stall or a clock jump the sentinel distrusts its timers for 30 s and acts
 //!   on nothing ([`core::tilt`]).
+//! - **Groups**: several sentinels agree through Raft over gRPC ([`group`]): the configuration
+//!   is replicated, ODOWN counts the peers' reports, and only the leader fails over, after the
+//!   group committed the start.
 //!
 //! Layers: [`core`] decides (pure), [`daemon`] drives (links, clock, actions), [`api`] answers
-//! clients on the sentinel port; [`config`] and [`state`] are what is configured and what is
-//! learnt; [`scripts`] runs the operator's notification and reconfiguration scripts.
+//! clients on the sentinel port; [`group`] is the Raft group; [`config`] and [`state`] are what
+//! is configured and what is learnt; [`scripts`] runs the operator's notification and
+//! reconfiguration scripts.
 //!
-//! What we deliberately do not do yet: sentinel groups (ODOWN from peers, elections, the hello
-//! channel and the pub/sub link to data nodes — the next issue), TLS, `rename-command`.
+//! What we deliberately do not do yet: TLS, `rename-command`, discovering peers from hellos.
 
 pub mod api;
 pub mod config;

@@ -6,9 +6,10 @@
 //! Replicas are discovered from the master's INFO. The driver owns the links: it reports what
 //! happens ([`Event`]) and carries out [`Action`]s.
 //!
-//! This is the single-sentinel form (a Redis deployment with one sentinel and quorum 1 is
-//! legal): ODOWN needs `quorum` votes and only this sentinel votes, and it is always the leader.
-//! The sentinel-group issue replaces exactly those two decisions, not the failover itself.
+//! Alone (a Redis deployment with one sentinel and quorum 1 is legal) this sentinel's vote is the
+//! only one and it always leads. In a sentinel group ([`super::agree`]) the peers' reports add
+//! votes, only the group's leader starts a failover, and only once the group has committed the
+//! start; the failover itself is the same.
 
 use std::collections::BTreeMap;
 

@@ -5,7 +5,7 @@
 //! definition from every sentinel is accepted once), `SENTINEL MONITOR/REMOVE/SET` are proposed
 //! too, and a monitor exists here exactly while the group's state has the master. Each
 //! committed change reaches every sentinel through the state machine's watch channel
-//! ([`Core::on_group_state`]), in the same order everywhere.
+//! (`Core::on_group_state`), in the same order everywhere.
 //!
 //! Every second each sentinel sends the others its SDOWN view of every master; the leader
 //! proposes the failover start (new epoch) and, once the promotion is seen, the switch. The

@@ -8,7 +8,7 @@
 //! - The **pub/sub link** ([`pubsub`]): `SUBSCRIBE __sentinel__:hello` under the name
 //!   `sentinel-<id>-pubsub`. Our own hellos come back on it every 2 s, so a link silent for 6 s is
 //!   dead and is re-opened. Hellos from other sentinels are how Redis sentinels find each other;
-//!   acting on them belongs to sentinel groups (the next issue): today they are logged.
+//!   Vigil's groups use explicit membership instead (see [`crate::group`]): they are logged.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

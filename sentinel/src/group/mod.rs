@@ -20,8 +20,11 @@
 //! - [`network`] and [`service`]: the gRPC client and server that carry Raft's RPCs;
 //! - [`node`]: one sentinel's membership in the group: start, propose, watch.
 //!
-//! What we deliberately do not do yet: the failover itself through the group (ODOWN from peer
-//! reports, leader-only failover) — the next step; membership changes at run time.
+//! The failover itself runs in the core ([`crate::core::agree`] decides who may start it) and the
+//! driver ([`crate::daemon::group`]) proposes its start and switch here.
+//!
+//! What we deliberately do not do: use Redis's hello messages to find peers (membership is
+//! explicit: `--peer`, `SENTINEL ADD-MEMBER/REMOVE-MEMBER`), TLS between sentinels.
 
 // openraft's storage traits return its `StorageError` (over 200 bytes); our helpers return the same.
 #![allow(clippy::result_large_err)]
