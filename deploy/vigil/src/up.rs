@@ -159,8 +159,14 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
     wait_for("the sentinels to agree on the group", &mut procs, Duration::from_secs(60), async || {
         for p in &api {
             let replicas = master_field(*p, "num-slaves").await;
-            let others = master_field(*p, "num-other-sentinels").await;
-            if replicas.as_deref() != Some("2") || others.as_deref() != Some("2") {
+            // Every sentinel has heard from both others (their reports carry their addresses).
+            let heard = match cmd(*p, &["INFO", "sentinel"]).await {
+                Some(f) => {
+                    f.as_bytes().is_some_and(|t| String::from_utf8_lossy(t).contains("sentinel_group_peers_alive:2"))
+                }
+                None => false,
+            };
+            if replicas.as_deref() != Some("2") || !heard {
                 return false;
             }
         }
