@@ -23,6 +23,9 @@ fi
 echo "== building binaries"
 cargo build --workspace --bins
 
+echo "== building the container image (static binaries, FROM scratch)"
+bash deploy/docker/build.sh
+
 echo "== running tests"
 if cargo nextest --version >/dev/null 2>&1; then
   cargo nextest run --workspace --no-fail-fast
