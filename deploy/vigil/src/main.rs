@@ -5,10 +5,13 @@
 //!   prints where everything is and what to try, and stops everything on Ctrl-C.
 //! - `vigil status` shows a group at a glance: the master and its epoch, the replicas with
 //!   their offsets and lag, and what every sentinel answers.
+//! - `vigil drill <scenario>` fails the master under a writing client and measures detection,
+//!   switch, unavailability, lost acknowledged writes and split brain.
 //!
 //! The binaries `vigil-node` and `vigil-sentinel` are taken from the folder of this executable
 //! (`cargo build --release --workspace --bins` puts them together), or from `--bin-dir`.
 
+mod drill;
 mod status;
 mod up;
 
@@ -31,6 +34,8 @@ enum Command {
     Up(up::Args),
     /// Show who is master, the epochs, replica offsets and lag, and every sentinel's view.
     Status(status::Args),
+    /// Inject a failure into the group's master under a writing client, and measure it.
+    Drill(drill::Args),
 }
 
 /// Where the other binaries are: `--bin-dir`, else beside this executable.
@@ -54,6 +59,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Up(a) => up::run(a).await,
             Command::Status(a) => status::run(a).await,
+            Command::Drill(a) => drill::run(a).await,
         }
     });
     match result {
