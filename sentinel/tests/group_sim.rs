@@ -162,7 +162,12 @@ impl Sim {
             Action::Promote(addr) => {
                 // No action without agreement: the epoch this sentinel acts in was committed,
                 // and it proposed it while it saw the master objectively down.
-                let epoch = self.monitors[s].current_epoch;
+                let Some(epoch) = self.monitors[s].acting_epoch() else {
+                    self.fail(
+                        "no_action_without_agreement",
+                        format!("sentinel {s} promotes {addr} outside a failover"),
+                    );
+                };
                 let committed = self
                     .log
                     .iter()

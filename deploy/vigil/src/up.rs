@@ -156,6 +156,17 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
         true
     })
     .await?;
+    // With free ports picked for us, another program may have taken one in the meantime: the
+    // node answering must be the one we started.
+    for (i, p) in data.iter().enumerate() {
+        let info = cmd(*p, &["INFO", "server"])
+            .await
+            .and_then(|f| f.as_bytes().map(|b| String::from_utf8_lossy(b).into_owned()));
+        let pid = info.as_deref().and_then(|t| t.lines().find_map(|l| l.strip_prefix("process_id:"))).map(str::trim);
+        if pid != Some(procs[i].child.id().to_string().as_str()) {
+            bail!("port {p} is answered by another process than the {} we started: try other ports", procs[i].name);
+        }
+    }
     wait_for("the sentinels to agree on the group", &mut procs, Duration::from_secs(60), async || {
         for p in &api {
             let replicas = master_field(*p, "num-slaves").await;

@@ -36,6 +36,8 @@ pub struct Pending {
     pub since: u64,
     /// Graceful (manual, master up): the old master to pause.
     pub graceful: Option<String>,
+    /// Asked for by SENTINEL FAILOVER (decided at once, no grace to find a replica).
+    pub manual: bool,
 }
 
 /// The agreement state of one master.
@@ -153,7 +155,7 @@ mod tests {
         let mut a = Agreement::group();
         assert!(!a.leads());
         a.set_leader(true);
-        a.set_pending(Some(Pending { epoch: 3, since: 0, graceful: None }));
+        a.set_pending(Some(Pending { epoch: 3, since: 0, graceful: None, manual: false }));
         assert!(a.leads() && a.pending().is_some());
         a.set_leader(false);
         assert!(!a.leads() && a.pending().is_none());

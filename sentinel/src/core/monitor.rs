@@ -190,7 +190,15 @@ pub struct Monitor {
     pub agreement: Agreement,
     /// In a group: a failover was started (its epoch committed) and its switch is not yet.
     group_failover_pending: bool,
+    /// A failover waiting for an eligible replica until then.
+    select_until: Option<u64>,
+    /// The epoch of the failover this sentinel is running.
+    acting_epoch: Option<u64>,
 }
+
+/// How long an automatic failover keeps looking for an eligible replica (ms): two of the
+/// one-second INFO refreshes of the replicas.
+pub const SELECT_GRACE_MS: u64 = 2500;
 
 /// `ip:port` split into its two parts.
 pub fn split(addr: &str) -> (&str, &str) {
@@ -219,6 +227,8 @@ impl Monitor {
             leader: None,
             agreement: Agreement::Alone,
             group_failover_pending: false,
+            select_until: None,
+            acting_epoch: None,
         };
         m.add(master, now);
         m
@@ -377,7 +387,11 @@ impl Monitor {
 
     /// The INFO period to use for `addr` now (faster for replicas during a failover).
     pub fn info_period_ms(&self, addr: &str) -> u64 {
-        if addr != self.master && (self.odown || self.failover_in_progress()) {
+        // As Redis, replicas are asked every second while their master is down or failing over,
+        // or while they report their link to it down: selection needs INFO under 5 s old.
+        let link_down = self.instances.get(addr).is_some_and(|i| i.info_at.is_some() && !i.info.master_link_up);
+        let master_down = self.odown || self.is_sdown(&self.master);
+        if addr != self.master && (master_down || self.failover_in_progress() || link_down) {
             1000
         } else {
             self.params.info_period_ms
@@ -437,7 +451,10 @@ impl Monitor {
             }
             Event::Tilt(on) => self.tilt = on,
             Event::PeerReport { from, addr, sdown } => self.agreement.report(from, Report { at: now, addr, sdown }),
-            Event::Leader(is) => self.agreement.set_leader(is),
+            Event::Leader(is) => {
+                self.agreement.set_leader(is);
+                self.fence(None, &mut out);
+            }
             Event::FailoverCommitted { epoch, ok } => self.on_committed(now, epoch, ok, &mut out),
             Event::Group { addr, config_epoch, failover_epoch } => {
                 self.on_group(now, addr, config_epoch, failover_epoch, &mut out)
@@ -587,6 +604,7 @@ impl Monitor {
             down: self.instances.iter().filter(|(_, i)| i.detector.is_down()).map(|(a, _)| a.clone()).collect(),
             disconnected: self.instances.iter().filter(|(_, i)| !i.connected).map(|(a, _)| a.clone()).collect(),
         };
+        self.retry_selection(now, out);
         let outputs = self.failover.tick(now, &health);
         self.apply(outputs, out);
     }
@@ -598,16 +616,16 @@ impl Monitor {
     pub fn manual_failover(&mut self, now: u64, out: &mut Vec<Action>) {
         let master = self.master.clone();
         let up = self.instances.get(&master).is_some_and(|i| i.connected && !i.detector.is_down());
-        self.try_failover(now, up.then_some(master), out);
+        self.try_failover(now, up.then_some(master), true, out);
     }
 
     /// Starts a failover now: a new epoch; alone this sentinel is the leader at once, in a group
     /// it is once the group has committed the start.
     pub fn start_failover(&mut self, now: u64, out: &mut Vec<Action>) {
-        self.try_failover(now, None, out);
+        self.try_failover(now, None, false, out);
     }
 
-    fn try_failover(&mut self, now: u64, graceful: Option<Addr>, out: &mut Vec<Action>) {
+    fn try_failover(&mut self, now: u64, graceful: Option<Addr>, manual: bool, out: &mut Vec<Action>) {
         if !self.agreement.leads() {
             return; // in a group, only the leader tries
         }
@@ -619,11 +637,11 @@ impl Monitor {
         out.push(Action::Save);
         if self.agreement.in_group() {
             let epoch = self.current_epoch;
-            self.agreement.set_pending(Some(Pending { epoch, since: now, graceful }));
+            self.agreement.set_pending(Some(Pending { epoch, since: now, graceful, manual }));
             out.push(Action::ProposeFailover(epoch));
             return;
         }
-        self.begin_failover(now, graceful, out);
+        self.begin_failover(now, graceful, manual, out);
     }
 
     /// The group answered a proposed failover start.
@@ -634,12 +652,13 @@ impl Monitor {
             out.push(Action::Publish("-failover-abort-not-elected", self.instance_label(&self.master.clone())));
             return;
         }
-        self.begin_failover(now, p.graceful, out);
+        self.begin_failover(now, p.graceful, p.manual, out);
     }
 
     /// The group's record of this master changed (applied on every member, leader included).
     fn on_group(&mut self, now: u64, addr: Addr, config_epoch: u64, failover_epoch: u64, out: &mut Vec<Action>) {
         self.group_failover_pending = failover_epoch > config_epoch;
+        self.fence(Some(failover_epoch), out);
         if failover_epoch > self.current_epoch {
             self.current_epoch = failover_epoch;
             out.push(Action::Publish("+new-epoch", failover_epoch.to_string()));
@@ -660,7 +679,31 @@ impl Monitor {
         self.switch_to(addr, out);
     }
 
-    fn begin_failover(&mut self, now: u64, graceful: Option<Addr>, out: &mut Vec<Action>) {
+    /// The epoch of the failover this sentinel is running, if any.
+    pub fn acting_epoch(&self) -> Option<u64> {
+        self.acting_epoch.filter(|_| self.failover_in_progress())
+    }
+
+    /// In a group, a failover that has not sent anything to the data nodes yet stops when this
+    /// sentinel no longer leads or the group started a newer one: only one sentinel acts.
+    fn fence(&mut self, group_epoch: Option<u64>, out: &mut Vec<Action>) {
+        let Some(mine) = self.acting_epoch() else { return };
+        let untouched = matches!(
+            self.failover.state,
+            failover::State::SelectReplica { .. } | failover::State::WaitReplicaSync { .. }
+        );
+        let superseded = group_epoch.is_some_and(|e| e > mine);
+        if self.agreement.in_group() && untouched && (superseded || !self.agreement.leads()) {
+            let fparams = self.failover.params;
+            self.failover = Failover::new(&self.name, fparams);
+            self.select_until = None;
+            self.acting_epoch = None;
+            out.push(Action::Publish("-failover-abort-not-elected", self.instance_label(&self.master.clone())));
+        }
+    }
+
+    fn begin_failover(&mut self, now: u64, graceful: Option<Addr>, manual: bool, out: &mut Vec<Action>) {
+        self.acting_epoch = Some(self.current_epoch);
         let label = self.instance_label(&self.master.clone());
         out.push(Action::Publish("+elected-leader", label));
         let started = match graceful {
@@ -680,8 +723,31 @@ impl Monitor {
             .flatten()
             .map(|(a, _)| a.clone());
         let best = promoted_before.or_else(|| self.choose(now));
+        // An automatic failover that finds no eligible replica at once keeps looking for a
+        // moment ([`SELECT_GRACE_MS`]): the replicas' INFO is refreshed every second from the
+        // master's SDOWN on, and a replica whose INFO was a few seconds old becomes eligible.
+        // SENTINEL FAILOVER answers at once (NOGOODSLAVE), as Redis.
+        if best.is_none() && !manual {
+            self.select_until = Some(now + SELECT_GRACE_MS);
+            return;
+        }
         let chosen = self.failover.selected(best);
         self.apply(chosen, out);
+    }
+
+    /// While a failover waits for an eligible replica: try again, or give up after the grace.
+    fn retry_selection(&mut self, now: u64, out: &mut Vec<Action>) {
+        let Some(until) = self.select_until else { return };
+        if !matches!(self.failover.state, failover::State::SelectReplica { .. }) {
+            self.select_until = None;
+            return;
+        }
+        let best = self.choose(now);
+        if best.is_some() || now > until {
+            self.select_until = None;
+            let chosen = self.failover.selected(best);
+            self.apply(chosen, out);
+        }
     }
 
     fn choose(&self, now: u64) -> Option<Addr> {
