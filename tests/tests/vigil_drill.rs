@@ -25,7 +25,8 @@ impl Up {
             .spawn()
             .expect("vigil up");
         let mut sentinel = None;
-        for line in BufReader::new(child.stdout.take().expect("stdout")).lines() {
+        let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
+        for line in lines.by_ref() {
             let line = line.expect("line");
             if line.starts_with("sentinel-1") {
                 sentinel = line.split_whitespace().nth(1).map(str::to_string);
@@ -34,6 +35,8 @@ impl Up {
                 break;
             }
         }
+        // Keep reading, so that `vigil up` never writes into a closed pipe.
+        std::thread::spawn(move || lines.for_each(drop));
         Up { child, sentinel: sentinel.expect("sentinel-1 listed"), dir }
     }
 

@@ -34,6 +34,16 @@ pub struct Args {
     pub bin_dir: Option<PathBuf>,
 }
 
+/// `println!` that ignores a closed stdout: whoever started `vigil up` may stop reading its
+/// output (a test that read up to "ready.", a pipe into `head`), and the group must not die of
+/// that — `println!` would panic on EPIPE and the panic would kill every child.
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+
 /// A child process, killed when dropped.
 struct Proc {
     name: String,
@@ -146,7 +156,7 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
         procs.push(spawn(&sentinel, &name, &args, &a.dir)?);
     }
 
-    println!("starting a master, two replicas and three sentinels in {} ...", a.dir.display());
+    say!("starting a master, two replicas and three sentinels in {} ...", a.dir.display());
     wait_for("every process to answer PING", &mut procs, Duration::from_secs(30), async || {
         for p in data.iter().chain(api.iter()) {
             if cmd(*p, &["PING"]).await.is_none() {
@@ -185,39 +195,34 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
     })
     .await?;
 
-    println!();
-    println!("{:<12} {:<18} log", "process", "address");
+    say!();
+    say!("{:<12} {:<18} log", "process", "address");
     for (i, name) in ["master", "replica-1", "replica-2"].iter().enumerate() {
-        println!(
-            "{:<12} {:<18} {}",
-            name,
-            format!("127.0.0.1:{}", data[i]),
-            a.dir.join(format!("{name}.log")).display()
-        );
+        say!("{:<12} {:<18} {}", name, format!("127.0.0.1:{}", data[i]), a.dir.join(format!("{name}.log")).display());
     }
     for i in 0..3 {
         let name = format!("sentinel-{}", i + 1);
         let addr = format!("127.0.0.1:{} (gRPC {})", api[i], grpc[i]);
-        println!("{:<12} {:<18} {}", name, addr, a.dir.join(format!("{name}.log")).display());
+        say!("{:<12} {:<18} {}", name, addr, a.dir.join(format!("{name}.log")).display());
     }
-    println!();
-    println!("ready. Try:");
-    println!("  redis-cli -p {} SENTINEL get-master-addr-by-name mymaster", api[0]);
-    println!("  redis-cli -p {} SET hello world", data[0]);
-    println!("  vigil status --sentinel 127.0.0.1:{}", api[0]);
-    println!(
+    say!();
+    say!("ready. Try:");
+    say!("  redis-cli -p {} SENTINEL get-master-addr-by-name mymaster", api[0]);
+    say!("  redis-cli -p {} SET hello world", data[0]);
+    say!("  vigil status --sentinel 127.0.0.1:{}", api[0]);
+    say!(
         "  kill -9 $(redis-cli -p {} INFO server | sed -n 's/^process_id://p' | tr -d '\\r')   # then watch the failover",
         data[0]
     );
-    println!("Ctrl-C stops everything.");
+    say!("Ctrl-C stops everything.");
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
     }
-    println!("stopping ...");
+    say!("stopping ...");
     drop(procs);
-    println!("stopped; data and logs stay in {}", a.dir.display());
+    say!("stopped; data and logs stay in {}", a.dir.display());
     Ok(())
 }
