@@ -6,8 +6,8 @@
 //!
 //! An instance is SDOWN when:
 //! - (a) it gave no valid reply (`PONG`, `LOADING`, `MASTERDOWN`) for more than
-//!   `down-after-milliseconds`, counted from the oldest unanswered PING (or from the last valid
-//!   reply while disconnected);
+//!   `down-after-milliseconds`, counted from the oldest unanswered PING — reconnecting does not
+//!   reset it — or, with no PING pending, from the last valid reply while disconnected;
 //! - (b) we think it is a master but its INFO has said `role:slave` for more than
 //!   down-after + 2 × the info period;
 //! - (c) it rebooted (its run id changed) and, with `master-reboot-down-after-period` set, has
@@ -84,12 +84,12 @@ impl Detector {
         self.params = params;
     }
 
-    /// The link came up or went down.
+    /// The link came up or went down. An unanswered PING stays unanswered across reconnections,
+    /// as in Redis: an address that accepts connections and never answers (a port proxy whose
+    /// backend is gone, a blackholed link the sentinel keeps reconnecting) must not look alive
+    /// each time the connection is re-established.
     pub fn link(&mut self, connected: bool) {
         self.connected = connected;
-        if !connected {
-            self.pending_since = None;
-        }
     }
 
     /// A PING was sent at `now`.
@@ -144,10 +144,10 @@ impl Detector {
     /// Re-evaluates the rules at `now`.
     pub fn tick(&mut self, now: u64) -> Option<Transition> {
         let p = &self.params;
-        let silent_since = match (self.connected, self.pending_since) {
-            (true, Some(t)) => Some(t),
-            (true, None) => None,
-            (false, _) => Some(self.last_valid),
+        let silent_since = match (self.pending_since, self.connected) {
+            (Some(t), _) => Some(t),
+            (None, true) => None,
+            (None, false) => Some(self.last_valid),
         };
         let no_reply = silent_since.is_some_and(|t| now.saturating_sub(t) > p.down_after_ms);
         let wrong_role =
@@ -214,6 +214,22 @@ mod tests {
         d.link(false);
         assert_eq!(d.tick(1010), None);
         assert_eq!(d.tick(1011), Some(Transition::Down));
+    }
+
+    #[test]
+    fn reconnecting_to_an_address_that_never_answers_does_not_look_alive() {
+        let mut d = connected(0);
+        d.ping_sent(100);
+        assert_eq!(d.tick(1101), Some(Transition::Down));
+        // The link times out and is re-established (the address accepts connections), and a
+        // new PING goes out: the first unanswered one still counts.
+        d.link(false);
+        d.link(true);
+        d.ping_sent(1200);
+        assert_eq!(d.tick(1300), None, "no -sdown on reconnection");
+        assert!(d.is_down());
+        d.ping_reply(PingReply::Pong, 1400);
+        assert_eq!(d.tick(1400), Some(Transition::Up));
     }
 
     #[test]
