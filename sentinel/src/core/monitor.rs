@@ -183,6 +183,8 @@ pub struct Monitor {
     odown: bool,
     failover: Failover,
     last_failover_start: Option<u64>,
+    /// The config epoch of the last switch the group committed (group mode).
+    group_switch_epoch: u64,
     tilt: bool,
     /// The sentinel this one voted for as failover leader, and the vote's epoch.
     leader: Option<(String, u64)>,
@@ -223,6 +225,7 @@ impl Monitor {
             odown: false,
             failover: Failover::new(name, fparams),
             last_failover_start: None,
+            group_switch_epoch: 0,
             tilt: false,
             leader: None,
             agreement: Agreement::Alone,
@@ -658,6 +661,11 @@ impl Monitor {
     /// The group's record of this master changed (applied on every member, leader included).
     fn on_group(&mut self, now: u64, addr: Addr, config_epoch: u64, failover_epoch: u64, out: &mut Vec<Action>) {
         self.group_failover_pending = failover_epoch > config_epoch;
+        if config_epoch > self.group_switch_epoch {
+            // The group committed a new switch: the next master may be failed over at once.
+            self.group_switch_epoch = config_epoch;
+            self.last_failover_start = None;
+        }
         self.fence(Some(failover_epoch), out);
         if failover_epoch > self.current_epoch {
             self.current_epoch = failover_epoch;
@@ -794,7 +802,10 @@ impl Monitor {
                         // promotion is seen, and is saved before anything is re-pointed. In a
                         // group the switch is committed now, so every sentinel answers the new
                         // master while the replicas are being re-pointed.
-                        self.config_epoch = self.current_epoch;
+                        // The epoch is the failover's own (Redis's failover_epoch), not the
+                        // current one: a sentinel that learnt of a newer failover meanwhile
+                        // must not claim its epoch (found by the group simulation).
+                        self.config_epoch = self.acting_epoch.unwrap_or(self.current_epoch);
                         out.push(Action::Save);
                         if self.agreement.in_group() {
                             out.push(Action::ProposeSwitch(about.clone(), self.config_epoch));
@@ -823,6 +834,14 @@ impl Monitor {
         }
         self.master = new_master;
         self.odown = false;
+        // A new master may be failed over at once if it dies too, as in Redis (its master reset
+        // clears the failover start time): the 2 x failover-timeout pause is between attempts
+        // on one master, not a quarantine of the next one. In a group this waits for the group
+        // to commit the switch (see `on_group`), so no new attempt starts on a switch the group
+        // does not know yet.
+        if !self.agreement.in_group() {
+            self.last_failover_start = None;
+        }
         // As Redis, the group's replicas are announced again under the new master: the old
         // replicas, then the old master.
         let mut replicas = self.replicas();
@@ -1000,6 +1019,36 @@ mod tests {
             trace.extend(m.step(t + 899, Event::Ping(M.into(), PingReply::Pong)));
         }
         assert!(published(&trace).is_empty(), "{trace:?}");
+    }
+
+    #[test]
+    fn a_new_master_that_dies_is_failed_over_at_once() {
+        let (mut m, _) = healthy();
+        m.step(2000, Event::PingSent(M.into()));
+        for t in (2100..=3100).step_by(100) {
+            for r in [R1, R2] {
+                m.step(t, Event::PingSent(r.into()));
+                m.step(t, Event::Ping(r.into(), PingReply::Pong));
+            }
+            m.step(t, Event::Tick);
+        }
+        m.step(3101, Event::PromotionSent(R2.into()));
+        m.step(3200, Event::Info(R2.into(), Info { role: Role::Master, ..Info::default() }));
+        m.step(3300, Event::Info(R1.into(), replica_info(150, "b", R2, true)));
+        assert_eq!(m.master, R2);
+        assert!(!m.failover_in_progress());
+        // The new master dies 2 s later: as in Redis, the 2 x failover-timeout pause between
+        // attempts does not hold back the failover of the next master.
+        m.step(5000, Event::PingSent(R2.into()));
+        let mut trace = Vec::new();
+        for t in (5100..=6200).step_by(100) {
+            trace.extend(m.step(t, Event::PingSent(R1.into())));
+            trace.extend(m.step(t, Event::Ping(R1.into(), PingReply::Pong)));
+            trace.extend(m.step(t, Event::Tick));
+        }
+        let events = published(&trace);
+        assert!(events.contains(&"+try-failover master mymaster 10.0.0.3 6379".to_string()), "{events:?}");
+        assert_eq!(m.current_epoch, 2);
     }
 
     #[test]
