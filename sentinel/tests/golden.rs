@@ -648,6 +648,7 @@ golden!(
     rebooted_master_stuck_loading,
     // 11. Sentinel groups.
     group_odown_from_reports_and_leader_only,
+    group_start_dropped_when_the_group_switches,
     group_follower_adopts_the_switch,
     // Differences from Redis found by these scripts, fixed: regression scripts.
     reconf_slaves_event_names_the_master,

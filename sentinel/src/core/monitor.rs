@@ -192,6 +192,9 @@ pub struct Monitor {
     pub agreement: Agreement,
     /// In a group: a failover was started (its epoch committed) and its switch is not yet.
     group_failover_pending: bool,
+    /// The group's failover epoch, and since when it has been started but not switched.
+    group_failover_epoch: u64,
+    group_failover_since: u64,
     /// A failover waiting for an eligible replica until then.
     select_until: Option<u64>,
     /// The epoch of the failover this sentinel is running.
@@ -230,6 +233,8 @@ impl Monitor {
             leader: None,
             agreement: Agreement::Alone,
             group_failover_pending: false,
+            group_failover_epoch: 0,
+            group_failover_since: 0,
             select_until: None,
             acting_epoch: None,
         };
@@ -538,7 +543,11 @@ impl Monitor {
         }
         // In a group only the leader fixes instances, and nobody while the group has a failover
         // started but not switched (its promoted replica would look like a rogue master).
-        if !self.agreement.leads() || self.group_failover_pending {
+        // A started failover that never switched (aborted, or its leader died) stops counting
+        // after failover-timeout, which bounds every failover.
+        let group_failover_running = self.group_failover_pending
+            && now.saturating_sub(self.group_failover_since) < self.params.failover_timeout_ms;
+        if !self.agreement.leads() || group_failover_running {
             return;
         }
         let master_sane = self
@@ -660,7 +669,12 @@ impl Monitor {
 
     /// The group's record of this master changed (applied on every member, leader included).
     fn on_group(&mut self, now: u64, addr: Addr, config_epoch: u64, failover_epoch: u64, out: &mut Vec<Action>) {
-        self.group_failover_pending = failover_epoch > config_epoch;
+        let pending = failover_epoch > config_epoch;
+        if pending && (!self.group_failover_pending || failover_epoch != self.group_failover_epoch) {
+            self.group_failover_since = now;
+        }
+        self.group_failover_pending = pending;
+        self.group_failover_epoch = failover_epoch;
         if config_epoch > self.group_switch_epoch {
             // The group committed a new switch: the next master may be failed over at once.
             self.group_switch_epoch = config_epoch;
@@ -676,8 +690,19 @@ impl Monitor {
             self.config_epoch = self.config_epoch.max(config_epoch);
             return;
         }
-        // A failover this sentinel leads ends with its own switch; anyone else adopts the
-        // group's newer configuration now (as a Redis sentinel adopts it from a hello).
+        // The group replaced the master: a failover start this sentinel proposed, or began
+        // without touching anything yet, was about the old master and must not go on against
+        // the new one (found by the kill-leader drill: a new leader's start, proposed for the
+        // dead master just before the dead leader's switch committed, promoted a replica of the
+        // healthy new master).
+        if self.agreement.pending().is_some() {
+            self.agreement.set_pending(None);
+            out.push(Action::Publish("-failover-abort-not-elected", self.instance_label(&self.master.clone())));
+        }
+        self.abort_untouched(out);
+        // A failover this sentinel leads past its promotion ends with its own switch; anyone
+        // else adopts the group's newer configuration now (as a Redis sentinel adopts it from a
+        // hello).
         if self.failover_in_progress() {
             return;
         }
@@ -696,12 +721,19 @@ impl Monitor {
     /// sentinel no longer leads or the group started a newer one: only one sentinel acts.
     fn fence(&mut self, group_epoch: Option<u64>, out: &mut Vec<Action>) {
         let Some(mine) = self.acting_epoch() else { return };
+        let superseded = group_epoch.is_some_and(|e| e > mine);
+        if self.agreement.in_group() && (superseded || !self.agreement.leads()) {
+            self.abort_untouched(out);
+        }
+    }
+
+    /// Stops this sentinel's failover if it has not sent anything to the data nodes yet.
+    fn abort_untouched(&mut self, out: &mut Vec<Action>) {
         let untouched = matches!(
             self.failover.state,
             failover::State::SelectReplica { .. } | failover::State::WaitReplicaSync { .. }
         );
-        let superseded = group_epoch.is_some_and(|e| e > mine);
-        if self.agreement.in_group() && untouched && (superseded || !self.agreement.leads()) {
+        if self.acting_epoch().is_some() && untouched {
             let fparams = self.failover.params;
             self.failover = Failover::new(&self.name, fparams);
             self.select_until = None;
