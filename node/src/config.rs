@@ -66,6 +66,7 @@ const PARAMS: &[Param] = &[
     Param { name: "replica-priority", kind: Kind::Int(0, i32::MAX as i64), mutable: true, default: "100" },
     Param { name: "replica-announced", kind: Kind::Bool, mutable: true, default: "yes" },
     Param { name: "replica-announce-ip", kind: Kind::Text, mutable: true, default: "" },
+    Param { name: "bind-source-addr", kind: Kind::Text, mutable: true, default: "" },
     Param { name: "replica-announce-port", kind: Kind::Int(0, 65535), mutable: true, default: "0" },
     Param { name: "min-replicas-to-write", kind: Kind::Int(0, i32::MAX as i64), mutable: true, default: "0" },
     Param { name: "min-replicas-max-lag", kind: Kind::Int(0, i32::MAX as i64), mutable: true, default: "10" },

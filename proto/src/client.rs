@@ -35,6 +35,20 @@ pub enum ClientError {
     Server(String),
 }
 
+async fn open(addr: &str, source: Option<std::net::IpAddr>) -> std::io::Result<TcpStream> {
+    let Some(ip) = source else { return TcpStream::connect(addr).await };
+    let mut last = std::io::Error::new(std::io::ErrorKind::NotFound, format!("no {} address for {addr}", ip));
+    for target in tokio::net::lookup_host(addr).await?.filter(|t| t.is_ipv4() == ip.is_ipv4()) {
+        let socket = if ip.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+        socket.bind(std::net::SocketAddr::new(ip, 0))?;
+        match socket.connect(target).await {
+            Ok(s) => return Ok(s),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
 /// One RESP connection.
 #[derive(Debug)]
 pub struct Client {
@@ -50,8 +64,17 @@ impl Client {
     /// Connects to `addr` (`host:port`), giving up after `timeout`. The same timeout then bounds
     /// every wait for a reply.
     pub async fn connect(addr: &str, timeout: Duration) -> Result<Client, ClientError> {
-        let stream =
-            tokio::time::timeout(timeout, TcpStream::connect(addr)).await.map_err(|_| ClientError::Timeout)??;
+        Client::connect_from(addr, None, timeout).await
+    }
+
+    /// [`Client::connect`] from the local address `source` (Redis's `bind-source-addr`), or
+    /// from the system's choice when `None`.
+    pub async fn connect_from(
+        addr: &str,
+        source: Option<std::net::IpAddr>,
+        timeout: Duration,
+    ) -> Result<Client, ClientError> {
+        let stream = tokio::time::timeout(timeout, open(addr, source)).await.map_err(|_| ClientError::Timeout)??;
         stream.set_nodelay(true)?;
         Ok(Client {
             stream,

@@ -15,6 +15,7 @@
 //! announce-ip: 10.0.0.5            # optional
 //! requirepass: s3cret              # optional: clients must AUTH
 //! deny-scripts-reconfig: yes       # SENTINEL SET may not change script paths
+//! bind-source-addr: 10.0.0.5       # optional: local IP of outgoing connections
 //! masters:
 //!   mymaster:
 //!     host: 127.0.0.1
@@ -169,6 +170,9 @@ pub struct Global {
     pub deny_scripts_reconfig: bool,
     /// `requirepass` for clients of this sentinel (file only).
     pub requirepass: String,
+    /// `bind-source-addr` (file only): the local IP of outgoing connections, to data nodes and
+    /// to the other members ("" = the system's choice, as Redis 7).
+    pub bind_source_addr: String,
 }
 
 impl Default for Global {
@@ -183,6 +187,7 @@ impl Default for Global {
             loglevel: "notice".into(),
             deny_scripts_reconfig: true,
             requirepass: String::new(),
+            bind_source_addr: String::new(),
         }
     }
 }
@@ -246,6 +251,10 @@ impl Global {
             }
             "deny-scripts-reconfig" if file => self.deny_scripts_reconfig = yes_no(value).ok_or_else(bad)?,
             "requirepass" if file => self.requirepass = value.to_string(),
+            "bind-source-addr" if file => {
+                value.parse::<std::net::IpAddr>().map_err(|_| format!("expected an IP address, got '{value}'"))?;
+                self.bind_source_addr = value.to_string();
+            }
             _ => return Err(format!("Invalid argument '{param}' to SENTINEL CONFIG SET")),
         }
         Ok(())
@@ -339,7 +348,7 @@ pub fn parse(text: &str) -> Result<FileConfig, String> {
             _ => out.global.set(&key, &value, true).map_err(|e| {
                 if e.starts_with("Invalid argument") {
                     format!(
-                        "{key}: unknown setting (expected port, bind, dir, grpc-port, grpc-bind, announce-grpc, peers, masters, {}, deny-scripts-reconfig or requirepass)",
+                        "{key}: unknown setting (expected port, bind, dir, grpc-port, grpc-bind, announce-grpc, peers, masters, {}, deny-scripts-reconfig, requirepass or bind-source-addr)",
                         GLOBAL_PARAMS.join(", ")
                     )
                 } else {

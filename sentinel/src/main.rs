@@ -58,13 +58,17 @@ struct Args {
     #[arg(long)]
     peer: Vec<String>,
     /// Address the gRPC server listens on, and outgoing connections to peers come from
-    /// (default: --bind).
+    /// unless --bind-source-addr is given (default: --bind).
     #[arg(long)]
     grpc_bind: Option<String>,
     /// HOST:PORT the other sentinels reach this one's gRPC server at, when it differs from the
     /// listening address (NAT, a proxy). It is this sentinel's identity in the group.
     #[arg(long)]
     announce_grpc: Option<String>,
+    /// Local IP address of outgoing connections, to data nodes and to the other members
+    /// (Redis's bind-source-addr; default: the system's choice).
+    #[arg(long)]
+    bind_source_addr: Option<String>,
     /// Join a running group (then `SENTINEL ADD-MEMBER <this grpc address>` on its leader)
     /// instead of forming a new one with the --peer list.
     #[arg(long)]
@@ -136,6 +140,9 @@ fn settings(args: &Args) -> anyhow::Result<(config::FileConfig, Vec<MasterConfig
     if let Some(p) = args.announce_port {
         file.global.announce_port = p;
     }
+    if let Some(ip) = &args.bind_source_addr {
+        file.global.set("bind-source-addr", ip, true).map_err(|e| anyhow::anyhow!("--bind-source-addr: {e}"))?;
+    }
     if let Some(l) = &args.loglevel {
         file.global.set("loglevel", l, false).map_err(|e| anyhow::anyhow!("--loglevel: {e}"))?;
     }
@@ -168,6 +175,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
     let bind = args.bind.clone().or(file.bind.clone()).unwrap_or_else(|| "127.0.0.1".into());
     let port = args.port.or(file.port).unwrap_or(26379);
     let myid = myid(&dir)?;
+    let source = file.global.bind_source_addr.parse::<std::net::IpAddr>().ok();
+    if let Some(ip) = source {
+        vigil_sentinel::daemon::link::set_source_addr(ip);
+    }
     let state = vigil_sentinel::state::load(&dir).map_err(anyhow::Error::msg)?;
     let listener = tokio::net::TcpListener::bind((bind.as_str(), port))
         .await
@@ -196,7 +207,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 .await
                 .with_context(|| format!("cannot listen for the group on {grpc_bind}:{grpc_port}"))?;
             let listen = listener.local_addr()?;
-            let local = grpc_bind.parse::<std::net::IpAddr>().ok().filter(|ip| !ip.is_unspecified());
+            let local = source.or_else(|| grpc_bind.parse::<std::net::IpAddr>().ok().filter(|ip| !ip.is_unspecified()));
             let cfg = vigil_sentinel::group::node::GroupConfig {
                 advertise: advertise.clone(),
                 listen,

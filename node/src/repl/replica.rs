@@ -153,9 +153,36 @@ impl Link {
     }
 }
 
+/// Connects to the master, from `source` when set (Redis's `bind-source-addr`: the local address
+/// of outgoing connections; empty leaves the choice to the system).
+async fn connect_from(source: &str, host: &str, port: u16) -> std::io::Result<TcpStream> {
+    if source.is_empty() {
+        return TcpStream::connect((host, port)).await;
+    }
+    let ip: std::net::IpAddr = source.parse().map_err(|_| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("bind-source-addr '{source}' is not an IP address"),
+        )
+    })?;
+    let mut last = std::io::Error::new(std::io::ErrorKind::NotFound, format!("no address for {host}"));
+    for target in tokio::net::lookup_host((host, port)).await? {
+        if target.is_ipv4() != ip.is_ipv4() {
+            continue;
+        }
+        let socket = if ip.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
+        socket.bind(std::net::SocketAddr::new(ip, 0))?;
+        match socket.connect(target).await {
+            Ok(s) => return Ok(s),
+            Err(e) => last = e,
+        }
+    }
+    Err(last)
+}
+
 async fn link_once(srv: &Arc<Server>, host: &str, port: u16) -> LinkResult<()> {
     set_state(srv, LinkState::Connecting);
-    let (auth, user, announce_ip, announce_port, timeout) = {
+    let (auth, user, announce_ip, announce_port, timeout, source) = {
         let c = srv.config.read();
         let p = c.int("replica-announce-port");
         (
@@ -164,10 +191,11 @@ async fn link_once(srv: &Arc<Server>, host: &str, port: u16) -> LinkResult<()> {
             c.text("replica-announce-ip"),
             if p > 0 { p as u16 } else { srv.port },
             c.int("repl-timeout").max(1) as u64,
+            c.text("bind-source-addr"),
         )
     };
     let timeout = Duration::from_secs(timeout);
-    let stream = tokio::time::timeout(Duration::from_secs(5), TcpStream::connect((host, port)))
+    let stream = tokio::time::timeout(Duration::from_secs(5), connect_from(&source, host, port))
         .await
         .map_err(|_| "connect timeout".to_string())?
         .map_err(|e| format!("connect error: {e}"))?;

@@ -82,9 +82,18 @@ impl Hello {
     }
 }
 
+/// The local address of every connection to a data node (`bind-source-addr`), set once at start.
+static SOURCE_ADDR: std::sync::OnceLock<std::net::IpAddr> = std::sync::OnceLock::new();
+
+/// Makes every connection to a data node come from `ip` (Redis's `bind-source-addr`). Only the
+/// first call counts.
+pub fn set_source_addr(ip: std::net::IpAddr) {
+    let _ = SOURCE_ADDR.set(ip);
+}
+
 /// Connects to `addr` and authenticates; `None` if either fails.
 pub async fn connect(addr: &str, auth: &Auth, name: &str) -> Option<Client> {
-    let mut c = Client::connect(addr, Duration::from_secs(1)).await.ok()?;
+    let mut c = Client::connect_from(addr, SOURCE_ADDR.get().copied(), Duration::from_secs(1)).await.ok()?;
     if let Some(pass) = &auth.pass {
         let mut args = vec!["AUTH"];
         if let Some(u) = &auth.user {
