@@ -1,7 +1,9 @@
 //! The compose topology (deploy/compose/docker-compose.yml) from the locally built image
 //! `vigil:local` (scripts/test.sh builds it): six real containers on a private network come up
 //! as one group, answer through the announced addresses, and fail the master over when its
-//! container is killed. Needs Docker and docker-compose (v1), as CI machines have.
+//! container is killed; then `vigil drill --compose` partitions the master's container from the
+//! network and kills the sentinel leader mid-failover. Needs Docker and docker-compose (v1), as
+//! CI machines have.
 
 use std::process::Command;
 use std::time::Duration;
@@ -97,4 +99,30 @@ fn the_compose_group_fails_over_a_killed_master_container() {
     let got: Option<String> = redis::cmd("GET").arg("before").query(&mut c).expect("read");
     assert_eq!(got.as_deref(), Some("failover"), "the acknowledged write survived");
     let _: () = redis::cmd("SET").arg("after").arg("1").query(&mut c).expect("the new master takes writes");
+
+    // The old master's container comes back and rejoins as a replica of the new master.
+    let start = compose.run(&["start", "master"]);
+    assert!(start.status.success(), "docker-compose start: {}", String::from_utf8_lossy(&start.stderr));
+    assert!(
+        wait_until(Duration::from_secs(60), || conn("172.28.5.10", 6379).is_some_and(|mut c| {
+            let info: String = redis::cmd("INFO").arg("replication").query(&mut c).unwrap_or_default();
+            info.contains("role:slave") && info.contains(&format!("master_host:{host}"))
+        })),
+        "the old master did not rejoin as a replica"
+    );
+
+    // Drills against the containers: a network partition of the master (docker network
+    // disconnect) and the sentinel leader killed during the failover, under a writing client.
+    for scenario in ["partition-master", "kill-leader"] {
+        let out = Command::new(vigil_tests::bin("vigil"))
+            .args(["drill", scenario, "--compose", &compose.project, "--wait", "1", "--json"])
+            .output()
+            .expect("vigil drill");
+        let r = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(out.status.success(), "drill {scenario} failed: {r}{}", String::from_utf8_lossy(&out.stderr));
+        eprintln!("{scenario}: {r}");
+        assert!(r.contains("\"lost\": 0,"), "acknowledged writes lost with WAIT 1: {r}");
+        assert!(r.contains("\"failovers\": 1,"), "exactly one failover: {r}");
+        assert!(!r.contains("\"acknowledged\": 0,"), "{r}");
+    }
 }

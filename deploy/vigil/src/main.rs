@@ -11,7 +11,11 @@
 //! The binaries `vigil-node` and `vigil-sentinel` are taken from the folder of this executable
 //! (`cargo build --release --workspace --bins` puts them together), or from `--bin-dir`.
 
+mod compose;
+mod control;
 mod drill;
+mod local;
+mod proxy;
 mod status;
 mod up;
 

@@ -1,17 +1,23 @@
 //! `vigil up`: a complete local HA group as processes on loopback.
 //!
+//! A master, two replicas and three sentinels, each on its own loopback address (see
+//! [`crate::local`]), with a fault proxy in front of each data node and a control socket that
+//! `vigil drill` uses to kill, pause, restart, partition and slow them. `--redis` runs the same
+//! group with Debian's redis-server and Redis Sentinel instead, for side-by-side drills.
+//!
 //! Layout in `--dir` (default `./vigil-local`): `master/`, `replica-1/`, `replica-2/`,
-//! `sentinel-1/` .. `sentinel-3/` (each process's data), and `<name>.log` beside them. The
-//! processes are children of this command: Ctrl-C (or SIGTERM) stops them all, and so does
-//! this command dying, since each child is killed when its handle is dropped.
+//! `sentinel-1/` .. `sentinel-3/` (each process's data), `<name>.log` beside them, and
+//! `control.sock`. The processes are children of this command: Ctrl-C (or SIGTERM) stops them
+//! all, and so does this command dying, since each child is killed when its handle is dropped.
 
-use std::fs::File;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use vigil_proto::{Client, Frame};
+
+use crate::local::{Flavor, NAMES, PUBLIC, Plan, Proc, free_port};
 
 /// `vigil up` options.
 #[derive(clap::Args, Debug)]
@@ -32,6 +38,9 @@ pub struct Args {
     /// Where vigil-node and vigil-sentinel are (default: beside this executable).
     #[arg(long)]
     pub bin_dir: Option<PathBuf>,
+    /// Run Debian's redis-server and Redis Sentinel instead (same topology), to compare.
+    #[arg(long)]
+    pub redis: bool,
 }
 
 /// `println!` that ignores a closed stdout: whoever started `vigil up` may stop reading its
@@ -44,45 +53,14 @@ macro_rules! say {
     }};
 }
 
-/// A child process, killed when dropped.
-struct Proc {
-    name: String,
-    child: Child,
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> anyhow::Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
-}
-
-/// `n` ports from `base` on, or free ones when `base` is 0.
-fn ports(base: u16, n: u16) -> anyhow::Result<Vec<u16>> {
-    if base == 0 { (0..n).map(|_| free_port()).collect() } else { Ok((0..n).map(|i| base + i).collect()) }
-}
-
-fn spawn(bin: &Path, name: &str, args: &[String], dir: &Path) -> anyhow::Result<Proc> {
-    let log = File::create(dir.join(format!("{name}.log"))).with_context(|| format!("cannot create {name}.log"))?;
-    let child =
-        Command::new(bin).args(args).stdin(Stdio::null()).stdout(log.try_clone()?).stderr(log).spawn().with_context(
-            || format!("cannot start {} (build it: cargo build --release --workspace --bins)", bin.display()),
-        )?;
-    Ok(Proc { name: name.to_string(), child })
-}
-
-async fn cmd(port: u16, args: &[&str]) -> Option<Frame> {
-    let mut c = Client::connect(&format!("127.0.0.1:{port}"), Duration::from_millis(500)).await.ok()?;
+async fn cmd(addr: &str, args: &[&str]) -> Option<Frame> {
+    let mut c = Client::connect(addr, Duration::from_millis(500)).await.ok()?;
     c.cmd(args).await.ok()
 }
 
-/// A field of `SENTINEL MASTER mymaster` on the sentinel at `port`.
-pub async fn master_field(port: u16, field: &str) -> Option<String> {
-    let Frame::Array(items) = cmd(port, &["SENTINEL", "MASTER", "mymaster"]).await? else { return None };
+/// A field of `SENTINEL MASTER mymaster` on the sentinel at `addr`.
+pub async fn master_field(addr: &str, field: &str) -> Option<String> {
+    let Frame::Array(items) = cmd(addr, &["SENTINEL", "MASTER", "mymaster"]).await? else { return None };
     let texts: Vec<String> = items
         .iter()
         .map(|f| f.as_bytes().map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default())
@@ -92,7 +70,7 @@ pub async fn master_field(port: u16, field: &str) -> Option<String> {
 
 async fn wait_for(
     what: &str,
-    procs: &mut [Proc],
+    procs: &Mutex<Vec<Proc>>,
     timeout: Duration,
     mut check: impl AsyncFnMut() -> bool,
 ) -> anyhow::Result<()> {
@@ -101,9 +79,9 @@ async fn wait_for(
         if check().await {
             return Ok(());
         }
-        for p in procs.iter_mut() {
-            if let Ok(Some(status)) = p.child.try_wait() {
-                bail!("{} exited ({status}) while waiting for {what}: see its log", p.name);
+        for p in procs.lock().unwrap_or_else(|e| e.into_inner()).iter_mut() {
+            if p.pid().is_none() {
+                bail!("{} exited while waiting for {what}: see its log", p.name);
             }
         }
         if Instant::now() > deadline {
@@ -113,107 +91,104 @@ async fn wait_for(
     }
 }
 
+/// Three ports from `base` on, or free ones when `base` is 0.
+fn ports(base: u16) -> anyhow::Result<Vec<u16>> {
+    (0..3).map(|i| if base == 0 { free_port(PUBLIC) } else { Ok(base + i) }).collect()
+}
+
+/// Three ports from `base` on, or 0s (bound to free ports at launch) when `base` is 0.
+fn data_ports(base: u16) -> Vec<u16> {
+    (0..3).map(|i| if base == 0 { 0 } else { base + i }).collect()
+}
+
 /// Runs `vigil up`.
 pub async fn run(a: Args) -> anyhow::Result<()> {
-    let bins = crate::bin_dir(&a.bin_dir);
-    let (node, sentinel) = (bins.join("vigil-node"), bins.join("vigil-sentinel"));
     std::fs::create_dir_all(&a.dir).with_context(|| format!("cannot create {}", a.dir.display()))?;
-    let data = ports(a.port, 3)?;
-    let api = ports(a.sentinel_port, 3)?;
-    let grpc = if a.sentinel_port == 0 { ports(0, 3)? } else { api.iter().map(|p| p + 100).collect() };
-
-    let mut procs = Vec::new();
-    for (i, name) in ["master", "replica-1", "replica-2"].iter().enumerate() {
-        let d = a.dir.join(name);
-        std::fs::create_dir_all(&d)?;
-        let mut args = vec!["--port".into(), data[i].to_string(), "--dir".into(), d.display().to_string()];
-        if i > 0 {
-            args.extend(["--replicaof".into(), format!("127.0.0.1 {}", data[0])]);
-        }
-        procs.push(spawn(&node, name, &args, &a.dir)?);
-    }
-    for i in 0..3 {
-        let name = format!("sentinel-{}", i + 1);
-        let d = a.dir.join(&name);
-        let mut args: Vec<String> = vec![
-            "--port".into(),
-            api[i].to_string(),
-            "--dir".into(),
-            d.display().to_string(),
-            "--grpc-port".into(),
-            grpc[i].to_string(),
-            "--monitor".into(),
-            "mymaster".into(),
-            "127.0.0.1".into(),
-            data[0].to_string(),
-            "2".into(),
-            "--down-after-ms".into(),
-            a.down_after_ms.to_string(),
-        ];
-        for j in (0..3).filter(|j| *j != i) {
-            args.extend(["--peer".into(), format!("127.0.0.1:{}", grpc[j])]);
-        }
-        procs.push(spawn(&sentinel, &name, &args, &a.dir)?);
-    }
-
-    say!("starting a master, two replicas and three sentinels in {} ...", a.dir.display());
-    wait_for("every process to answer PING", &mut procs, Duration::from_secs(30), async || {
-        for p in data.iter().chain(api.iter()) {
-            if cmd(*p, &["PING"]).await.is_none() {
+    let api = ports(a.sentinel_port)?;
+    let mut plan = Plan {
+        flavor: if a.redis { Flavor::Redis } else { Flavor::Vigil },
+        dir: a.dir.clone(),
+        data: data_ports(a.port),
+        grpc: if a.sentinel_port == 0 { ports(0)? } else { api.iter().map(|p| p + 100).collect() },
+        api,
+        down_after_ms: a.down_after_ms,
+        bins: crate::bin_dir(&a.bin_dir),
+    };
+    let flavor = if a.redis { "redis-server + Redis Sentinel" } else { "vigil-node + vigil-sentinel" };
+    say!("starting a master, two replicas and three sentinels ({flavor}) in {} ...", a.dir.display());
+    let procs = Arc::new(Mutex::new(crate::local::launch(&mut plan).await?));
+    let addrs: Vec<String> =
+        procs.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|p| p.addr.to_string()).collect();
+    wait_for("every process to answer PING", &procs, Duration::from_secs(30), async || {
+        for addr in &addrs {
+            if cmd(addr, &["PING"]).await.is_none() {
                 return false;
             }
         }
         true
     })
     .await?;
-    // With free ports picked for us, another program may have taken one in the meantime: the
-    // node answering must be the one we started.
-    for (i, p) in data.iter().enumerate() {
-        let info = cmd(*p, &["INFO", "server"])
+    // The node answering behind each proxy must be the one we started.
+    for i in 0..3 {
+        let info = cmd(&addrs[i], &["INFO", "server"])
             .await
             .and_then(|f| f.as_bytes().map(|b| String::from_utf8_lossy(b).into_owned()));
         let pid = info.as_deref().and_then(|t| t.lines().find_map(|l| l.strip_prefix("process_id:"))).map(str::trim);
-        if pid != Some(procs[i].child.id().to_string().as_str()) {
-            bail!("port {p} is answered by another process than the {} we started: try other ports", procs[i].name);
+        let ours = procs.lock().unwrap_or_else(|e| e.into_inner())[i].pid().map(|p| p.to_string());
+        if pid.is_none() || pid.map(str::to_string) != ours {
+            bail!("{} is answered by another process than the {} we started: try other ports", addrs[i], NAMES[i]);
         }
     }
-    wait_for("the sentinels to agree on the group", &mut procs, Duration::from_secs(60), async || {
-        for p in &api {
-            let replicas = master_field(*p, "num-slaves").await;
-            // Every sentinel has heard from both others (their reports carry their addresses).
-            let heard = match cmd(*p, &["INFO", "sentinel"]).await {
-                Some(f) => {
-                    f.as_bytes().is_some_and(|t| String::from_utf8_lossy(t).contains("sentinel_group_peers_alive:2"))
+    let redis = a.redis;
+    wait_for("the sentinels to agree on the group", &procs, Duration::from_secs(60), async || {
+        for addr in &addrs[3..] {
+            let replicas = master_field(addr, "num-slaves").await;
+            // Every sentinel knows both others: in a vigil group, it has heard their reports;
+            // Redis Sentinels find each other through the master's hello channel.
+            let others = if redis {
+                master_field(addr, "num-other-sentinels").await.as_deref() == Some("2")
+            } else {
+                match cmd(addr, &["INFO", "sentinel"]).await {
+                    Some(f) => f
+                        .as_bytes()
+                        .is_some_and(|t| String::from_utf8_lossy(t).contains("sentinel_group_peers_alive:2")),
+                    None => false,
                 }
-                None => false,
             };
-            if replicas.as_deref() != Some("2") || !heard {
+            if replicas.as_deref() != Some("2") || !others {
                 return false;
             }
         }
         true
     })
     .await?;
+    // And the replicas have their first sync behind them (Redis delays it by
+    // repl-diskless-sync-delay), so a client's WAIT succeeds from the start.
+    wait_for("both replicas to be in sync", &procs, Duration::from_secs(60), async || {
+        cmd(&addrs[0], &["INFO", "replication"])
+            .await
+            .and_then(|f| f.as_bytes().map(|b| String::from_utf8_lossy(b).matches("state=online").count()))
+            == Some(2)
+    })
+    .await?;
+    crate::control::serve(&crate::local::control_path(&a.dir), procs.clone())?;
 
     say!();
-    say!("{:<12} {:<18} log", "process", "address");
-    for (i, name) in ["master", "replica-1", "replica-2"].iter().enumerate() {
-        say!("{:<12} {:<18} {}", name, format!("127.0.0.1:{}", data[i]), a.dir.join(format!("{name}.log")).display());
+    say!("{:<12} {:<30} log", "process", "address");
+    for (i, name) in NAMES.iter().enumerate() {
+        let addr =
+            if i < 3 || a.redis { addrs[i].clone() } else { format!("{} (gRPC {})", addrs[i], plan.grpc[i - 3]) };
+        say!("{:<12} {:<30} {}", name, addr, a.dir.join(format!("{name}.log")).display());
     }
-    for i in 0..3 {
-        let name = format!("sentinel-{}", i + 1);
-        let addr = format!("127.0.0.1:{} (gRPC {})", api[i], grpc[i]);
-        say!("{:<12} {:<18} {}", name, addr, a.dir.join(format!("{name}.log")).display());
-    }
+    let (m, s1) = (&addrs[0], &addrs[3]);
+    let (mh, mp) = m.rsplit_once(':').unwrap_or((m, ""));
+    let (sh, sp) = s1.rsplit_once(':').unwrap_or((s1, ""));
     say!();
     say!("ready. Try:");
-    say!("  redis-cli -p {} SENTINEL get-master-addr-by-name mymaster", api[0]);
-    say!("  redis-cli -p {} SET hello world", data[0]);
-    say!("  vigil status --sentinel 127.0.0.1:{}", api[0]);
-    say!(
-        "  kill -9 $(redis-cli -p {} INFO server | sed -n 's/^process_id://p' | tr -d '\\r')   # then watch the failover",
-        data[0]
-    );
+    say!("  redis-cli -h {sh} -p {sp} SENTINEL get-master-addr-by-name mymaster");
+    say!("  redis-cli -h {mh} -p {mp} SET hello world");
+    say!("  vigil status --sentinel {s1}");
+    say!("  vigil drill kill-master --dir {}   # or pause-master, partition-master, ...", a.dir.display());
     say!("Ctrl-C stops everything.");
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
@@ -222,7 +197,8 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
         _ = term.recv() => {}
     }
     say!("stopping ...");
-    drop(procs);
+    let _ = std::fs::remove_file(crate::local::control_path(&a.dir));
+    procs.lock().unwrap_or_else(|e| e.into_inner()).clear();
     say!("stopped; data and logs stay in {}", a.dir.display());
     Ok(())
 }
