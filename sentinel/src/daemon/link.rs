@@ -180,7 +180,16 @@ pub async fn run(l: Arc<Link>, cancel: CancellationToken) {
                     c.cmd(&["PUBLISH", HELLO_CHANNEL, &payload]).await.ok()?;
                     last_hello = Some(Instant::now());
                 }
-                tokio::time::sleep(Duration::from_millis(l.timing.ping_ms.load(Ordering::Relaxed))).await;
+                // Between PINGs, watch the socket: an instance that dies closes the link (or a
+                // proxy in front of it does), and Redis notices that at once, from its event
+                // loop. Waiting for the next PING to find out made detection up to a ping period
+                // late. Nothing arrives unasked on a command link, so data is a desync too.
+                let mut probe = [0u8; 1];
+                let period = Duration::from_millis(l.timing.ping_ms.load(Ordering::Relaxed));
+                tokio::select! {
+                    _ = tokio::time::sleep(period) => {}
+                    _ = c.stream_mut().peek(&mut probe) => return None,
+                }
             }
             #[allow(unreachable_code)]
             Some(())
