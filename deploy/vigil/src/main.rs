@@ -1,12 +1,15 @@
 //! `vigil`: the operator's command.
 //!
 //! - `vigil up` starts a complete local HA group as processes on loopback — a master, two
-//!   replicas and three sentinels forming one group — with their data and logs in one folder,
-//!   prints where everything is and what to try, and stops everything on Ctrl-C.
+//!   replicas and three sentinels forming one group (or, with `--redis`, the same on
+//!   redis-server and Redis Sentinel) — with their data and logs in one folder, fault proxies in
+//!   front of the data nodes and a control socket ([`local`], [`proxy`], [`control`]), prints
+//!   where everything is and what to try, and stops everything on Ctrl-C.
 //! - `vigil status` shows a group at a glance: the master and its epoch, the replicas with
 //!   their offsets and lag, and what every sentinel answers.
-//! - `vigil drill <scenario>` fails the master under a writing client and measures detection,
-//!   switch, unavailability, lost acknowledged writes and split brain.
+//! - `vigil drill <scenario>` kills, pauses, partitions or slows part of the local group or of
+//!   the compose containers ([`compose`]) under a writing client, and measures detection,
+//!   switch, unavailability, lost acknowledged writes, split brain and rejoin ([`drill`]).
 //!
 //! The binaries `vigil-node` and `vigil-sentinel` are taken from the folder of this executable
 //! (`cargo build --release --workspace --bins` puts them together), or from `--bin-dir`.
