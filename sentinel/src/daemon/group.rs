@@ -115,6 +115,13 @@ impl Core {
                 // What this sentinel learnt before (known replicas) still helps; the group's
                 // record decides the master and its epoch.
                 let saved = self.saved.get(name).cloned().map(|mut s| {
+                    // A master this sentinel saved that the group has since replaced is an old
+                    // master: known as a replica, so that it is converted when it returns (found
+                    // by the compose kill-leader drill: the restarted leader never knew it).
+                    if !s.master.is_empty() && s.master != rec.addr && !s.replicas.contains(&s.master) {
+                        let old = s.master.clone();
+                        s.replicas.push(old);
+                    }
                     s.master = rec.addr.clone();
                     s.config_epoch = rec.config_epoch;
                     s.current_epoch = s.current_epoch.max(rec.failover_epoch);
