@@ -119,7 +119,27 @@ impl Node {
 
     /// Sends a signal to the process.
     pub fn signal(&self, sig: &str) {
-        let _ = Command::new("kill").args([&format!("-{sig}"), &self.child.id().to_string()]).status();
+        let pid = self.child.id();
+        let _ = Command::new("kill").args([&format!("-{sig}"), &pid.to_string()]).status();
+        if sig == "STOP" {
+            // `kill` returns once the signal is queued; a thread running on the other core may
+            // still run for a moment (CI saw a stopped replica acknowledge a later write). Wait
+            // until the kernel reports every thread of the process stopped.
+            let state_t = |path: std::path::PathBuf| {
+                std::fs::read_to_string(path).ok().is_some_and(|st| {
+                    st.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next()).is_some_and(|s| s == "T")
+                })
+            };
+            let stopped = || {
+                std::fs::read_dir(format!("/proc/{pid}/task"))
+                    .map(|tasks| tasks.flatten().all(|t| state_t(t.path().join("stat"))))
+                    .unwrap_or(true)
+            };
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+            while !stopped() && std::time::Instant::now() < deadline {
+                std::thread::sleep(std::time::Duration::from_millis(1));
+            }
+        }
     }
 }
 
