@@ -35,9 +35,15 @@ pub enum ClientError {
     Server(String),
 }
 
-async fn open(addr: &str, source: Option<std::net::IpAddr>) -> std::io::Result<TcpStream> {
+/// Opens a TCP connection to `addr` from the local address `source` (Redis's
+/// `bind-source-addr`), or from the system's choice when `None`. Shared by [`Client`] and the
+/// replica's link to its master.
+pub async fn connect_tcp(
+    addr: impl tokio::net::ToSocketAddrs + std::fmt::Debug + Copy,
+    source: Option<std::net::IpAddr>,
+) -> std::io::Result<TcpStream> {
     let Some(ip) = source else { return TcpStream::connect(addr).await };
-    let mut last = std::io::Error::new(std::io::ErrorKind::NotFound, format!("no {} address for {addr}", ip));
+    let mut last = std::io::Error::new(std::io::ErrorKind::NotFound, format!("no {ip} address for {addr:?}"));
     for target in tokio::net::lookup_host(addr).await?.filter(|t| t.is_ipv4() == ip.is_ipv4()) {
         let socket = if ip.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
         socket.bind(std::net::SocketAddr::new(ip, 0))?;
@@ -74,7 +80,8 @@ impl Client {
         source: Option<std::net::IpAddr>,
         timeout: Duration,
     ) -> Result<Client, ClientError> {
-        let stream = tokio::time::timeout(timeout, open(addr, source)).await.map_err(|_| ClientError::Timeout)??;
+        let stream =
+            tokio::time::timeout(timeout, connect_tcp(addr, source)).await.map_err(|_| ClientError::Timeout)??;
         stream.set_nodelay(true)?;
         Ok(Client {
             stream,

@@ -452,3 +452,57 @@ pub fn sentinel_replicas(s: &Node) -> usize {
     let Ok(mut c) = s.redis().get_connection() else { return 0 };
     redis::cmd("SENTINEL").arg("REPLICAS").arg("mymaster").query::<Vec<redis::Value>>(&mut c).map_or(0, |v| v.len())
 }
+
+/// A running `vigil up` (free ports, down-after 1000 ms) in `dir`, with the lines it printed up
+/// to "ready."; stopped with SIGINT when dropped.
+pub struct VigilUp {
+    /// The `vigil up` process.
+    pub child: Child,
+    /// Its output up to and including "ready.".
+    pub lines: Vec<String>,
+    /// Its data and logs.
+    pub dir: PathBuf,
+}
+
+impl VigilUp {
+    /// Starts it. Tests run several groups at once, and a port picked as free by one may be
+    /// taken by another before its process binds it: `vigil up` then exits naming the port, and
+    /// this tries again with new ports (three times).
+    pub fn start(dir: PathBuf) -> VigilUp {
+        let mut last = String::new();
+        for _ in 0..3 {
+            let _ = std::fs::remove_dir_all(&dir);
+            let mut child = Command::new(bin("vigil"))
+                .args(["up", "--port", "0", "--sentinel-port", "0", "--down-after-ms", "1000", "--dir"])
+                .arg(&dir)
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .expect("vigil up");
+            let mut out = BufReader::new(child.stdout.take().expect("stdout")).lines();
+            let mut lines = Vec::new();
+            for line in out.by_ref().map_while(Result::ok) {
+                let ready = line.starts_with("ready.");
+                lines.push(line);
+                if ready {
+                    // Keep reading, so that `vigil up` never writes into a closed pipe.
+                    std::thread::spawn(move || out.for_each(drop));
+                    return VigilUp { child, lines, dir };
+                }
+            }
+            let out = child.wait_with_output().expect("vigil up exited");
+            last = String::from_utf8_lossy(&out.stderr).into_owned();
+        }
+        panic!("vigil up did not start three times; last error: {last}");
+    }
+}
+
+impl Drop for VigilUp {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = Command::new("kill").args(["-INT", &self.child.id().to_string()]).status();
+            let _ = self.child.wait();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

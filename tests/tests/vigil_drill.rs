@@ -2,50 +2,22 @@
 //! scenario under a writing client, and the drill's numbers are consistent; with `--wait 1` no
 //! acknowledged write is lost. Three groups, so the three tests can run at once.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 
-use vigil_tests::bin;
+use vigil_tests::{VigilUp, bin};
 
-/// A running `vigil up` (stopped with SIGINT when dropped).
-struct Up {
-    child: Child,
-    dir: std::path::PathBuf,
-}
+/// A running `vigil up`.
+struct Up(VigilUp);
 
 impl Up {
-    /// Starts `vigil up` with free ports. The tests run three groups at once, and a port picked
-    /// as free by one may be taken by another before its process binds it: `vigil up` then
-    /// exits naming the port, and we try again with new ports.
     fn start(tag: &str) -> Up {
-        let dir = std::env::temp_dir().join(format!("vigil-drill-{tag}-{}", std::process::id()));
-        let mut last = String::new();
-        for _ in 0..3 {
-            let _ = std::fs::remove_dir_all(&dir);
-            let mut child = Command::new(bin("vigil"))
-                .args(["up", "--port", "0", "--sentinel-port", "0", "--down-after-ms", "1000", "--dir"])
-                .arg(&dir)
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .expect("vigil up");
-            let mut lines = BufReader::new(child.stdout.take().expect("stdout")).lines();
-            let ready = lines.by_ref().map_while(Result::ok).any(|l| l.starts_with("ready."));
-            if ready {
-                // Keep reading, so that `vigil up` never writes into a closed pipe.
-                std::thread::spawn(move || lines.for_each(drop));
-                return Up { child, dir };
-            }
-            let out = child.wait_with_output().expect("vigil up exited");
-            last = String::from_utf8_lossy(&out.stderr).into_owned();
-        }
-        panic!("vigil up did not start three times; last error: {last}");
+        Up(VigilUp::start(std::env::temp_dir().join(format!("vigil-drill-{tag}-{}", std::process::id()))))
     }
 
     fn drill(&self, scenario: &str, extra: &[&str]) -> String {
         let out = Command::new(bin("vigil"))
             .args(["drill", scenario, "--json", "--dir"])
-            .arg(&self.dir)
+            .arg(&self.0.dir)
             .args(extra)
             .output()
             .expect("vigil drill");
@@ -55,15 +27,8 @@ impl Up {
     }
 }
 
-impl Drop for Up {
-    fn drop(&mut self) {
-        let _ = Command::new("kill").args(["-INT", &self.child.id().to_string()]).status();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// The number after `"key": ` in the drill's JSON line.
+/// The number after `"key": ` in the drill's JSON line; panics when it is missing or `null`
+/// (so `num(r, "rejoin_ms") >= 0` asserts that the node did rejoin).
 fn num(json: &str, key: &str) -> i64 {
     let at = json.find(&format!("\"{key}\": ")).unwrap_or_else(|| panic!("{key} missing: {json}"));
     let rest = &json[at + key.len() + 4..];

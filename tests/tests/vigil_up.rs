@@ -1,11 +1,10 @@
 //! `vigil up` starts a whole local group (master, two replicas, three sentinels), `vigil
 //! status` describes it, the group fails over, and Ctrl-C stops every process.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
-use vigil_tests::{bin, wait_until};
+use vigil_tests::{VigilUp, bin, wait_until};
 
 fn answers(port: u16) -> bool {
     redis::Client::open(format!("redis://127.0.0.1:{port}/"))
@@ -25,28 +24,15 @@ fn master_port(sentinel: u16) -> Option<u16> {
 
 #[test]
 fn vigil_up_runs_a_group_that_fails_over_and_stops_on_ctrl_c() {
-    let dir = std::env::temp_dir().join(format!("vigil-up-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    let mut up = Command::new(bin("vigil"))
-        .args(["up", "--port", "0", "--sentinel-port", "0", "--down-after-ms", "1000", "--dir"])
-        .arg(&dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("vigil up");
-    let mut lines = BufReader::new(up.stdout.take().expect("stdout")).lines();
+    let mut up = VigilUp::start(std::env::temp_dir().join(format!("vigil-up-{}", std::process::id())));
     let mut ports: Vec<(String, u16)> = Vec::new();
-    for line in lines.by_ref() {
-        let line = line.expect("line");
+    for line in &up.lines {
         let words: Vec<&str> = line.split_whitespace().collect();
         if let [name, addr, ..] = words.as_slice()
             && (name.starts_with("master") || name.starts_with("replica") || name.starts_with("sentinel"))
             && let Some(port) = addr.rsplit_once(':').and_then(|(_, p)| p.parse::<u16>().ok())
         {
             ports.push((name.to_string(), port));
-        }
-        if line.starts_with("ready.") {
-            break;
         }
     }
     assert_eq!(ports.len(), 6, "six processes listed: {ports:?}");
@@ -76,10 +62,10 @@ fn vigil_up_runs_a_group_that_fails_over_and_stops_on_ctrl_c() {
     );
 
     // Ctrl-C stops everything.
-    let _ = Command::new("kill").args(["-INT", &up.id().to_string()]).status();
+    let _ = Command::new("kill").args(["-INT", &up.child.id().to_string()]).status();
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     let code = loop {
-        if let Ok(Some(s)) = up.try_wait() {
+        if let Ok(Some(s)) = up.child.try_wait() {
             break s.code();
         }
         assert!(std::time::Instant::now() < deadline, "vigil up did not stop");
@@ -90,5 +76,4 @@ fn vigil_up_runs_a_group_that_fails_over_and_stops_on_ctrl_c() {
         wait_until(Duration::from_secs(10), || ports.iter().all(|(_, p)| !answers(*p))),
         "a process survived vigil up"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }

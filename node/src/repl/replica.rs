@@ -156,28 +156,16 @@ impl Link {
 /// Connects to the master, from `source` when set (Redis's `bind-source-addr`: the local address
 /// of outgoing connections; empty leaves the choice to the system).
 async fn connect_from(source: &str, host: &str, port: u16) -> std::io::Result<TcpStream> {
-    if source.is_empty() {
-        return TcpStream::connect((host, port)).await;
-    }
-    let ip: std::net::IpAddr = source.parse().map_err(|_| {
-        std::io::Error::new(
-            std::io::ErrorKind::InvalidInput,
-            format!("bind-source-addr '{source}' is not an IP address"),
-        )
-    })?;
-    let mut last = std::io::Error::new(std::io::ErrorKind::NotFound, format!("no address for {host}"));
-    for target in tokio::net::lookup_host((host, port)).await? {
-        if target.is_ipv4() != ip.is_ipv4() {
-            continue;
-        }
-        let socket = if ip.is_ipv4() { tokio::net::TcpSocket::new_v4()? } else { tokio::net::TcpSocket::new_v6()? };
-        socket.bind(std::net::SocketAddr::new(ip, 0))?;
-        match socket.connect(target).await {
-            Ok(s) => return Ok(s),
-            Err(e) => last = e,
-        }
-    }
-    Err(last)
+    let ip = match source {
+        "" => None,
+        s => Some(s.parse::<std::net::IpAddr>().map_err(|_| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("bind-source-addr '{s}' is not an IP address"),
+            )
+        })?),
+    };
+    vigil_proto::client::connect_tcp((host, port), ip).await
 }
 
 async fn link_once(srv: &Arc<Server>, host: &str, port: u16) -> LinkResult<()> {

@@ -108,6 +108,13 @@ impl Drill {
         Ok(t0.elapsed())
     }
 
+    /// After a failover, how long `old` takes from now to replicate from the new master; `None`
+    /// when no failover happened.
+    pub(super) async fn rejoin(&self, old: &str, group: &str) -> anyhow::Result<Option<Duration>> {
+        let (new, moved) = self.switched_from(old, group).await?;
+        Ok(if moved { Some(self.wait_follows(old, &new).await?) } else { None })
+    }
+
     /// Leaves the group whole for the next drill: the killed old master is started again and
     /// must come back as a replica (not measured).
     pub(super) async fn restore(&mut self, name: &str, addr: &str, group: &str) -> anyhow::Result<()> {
@@ -150,8 +157,7 @@ pub(super) async fn scenario(a: &Args, d: &mut Drill, old: &str) -> anyhow::Resu
             tokio::time::sleep(Duration::from_secs(5)).await;
             d.ctl.run(&format!("cont {master}")).await?;
             d.wait_switch().await;
-            let (new, moved) = d.switched_from(old, &a.name).await?;
-            let r = if moved { Some(d.wait_follows(old, &new).await?) } else { None };
+            let r = d.rejoin(old, &a.name).await?;
             d.settle(two).await;
             Ok((r, None))
         }
@@ -162,8 +168,7 @@ pub(super) async fn scenario(a: &Args, d: &mut Drill, old: &str) -> anyhow::Resu
             d.settle(two).await;
             d.ctl.run(&format!("heal {master}")).await?;
             eprintln!("  healed at {:.2} s", d.start.elapsed().as_secs_f64());
-            let (new, moved) = d.switched_from(old, &a.name).await?;
-            let r = if moved { Some(d.wait_follows(old, &new).await?) } else { None };
+            let r = d.rejoin(old, &a.name).await?;
             d.settle(Duration::from_secs(1)).await;
             Ok((r, None))
         }
@@ -184,8 +189,7 @@ pub(super) async fn scenario(a: &Args, d: &mut Drill, old: &str) -> anyhow::Resu
             d.settle(Duration::from_secs(1)).await;
             d.ctl.run(&format!("start {master}")).await?;
             eprintln!("  restarted {master} at {:.2} s", d.start.elapsed().as_secs_f64());
-            let (new, moved) = d.switched_from(old, &a.name).await?;
-            let r = if moved { Some(d.wait_follows(old, &new).await?) } else { None };
+            let r = d.rejoin(old, &a.name).await?;
             d.settle(Duration::from_secs(1)).await;
             Ok((r, None))
         }
