@@ -44,7 +44,7 @@
 //! - sentinel groups (after `monitor NAME A group`): `report PEER A down|up` (a peer's report),
 //!   `leader yes|no`, `committed EPOCH ok|refused` (the group's answer to a failover start),
 //!   `group A CONFIG-EPOCH FAILOVER-EPOCH` (the replicated record); the actions
-//!   `PROPOSE-FAILOVER EPOCH` and `PROPOSE-SWITCH A EPOCH` are shown.
+//!   `PROPOSE-FAILOVER EPOCH MASTER` and `PROPOSE-SWITCH A EPOCH` are shown.
 //!
 //! **Actions** are queued as they are produced and shown as: `<event> <payload>` for a publish
 //! (the literal text Redis would publish), `PROMOTE A`, `REPOINT A -> B`, `PAUSE A <ms>`,
@@ -452,7 +452,7 @@ impl Runner {
             Action::Connect(a) => self.show_connect.then(|| format!("CONNECT {}", alias(a))),
             Action::Save => self.show_save.then(|| "SAVE".to_string()),
             Action::ClientReconfig(from, to) => Some(format!("CLIENT-RECONFIG {} -> {}", alias(from), alias(to))),
-            Action::ProposeFailover(epoch) => Some(format!("PROPOSE-FAILOVER {epoch}")),
+            Action::ProposeFailover(epoch, master) => Some(format!("PROPOSE-FAILOVER {epoch} {master}")),
             Action::ProposeSwitch(a, epoch) => Some(format!("PROPOSE-SWITCH {} {epoch}", alias(a))),
             // An action this runner does not know yet shows up as itself, so scripts fail
             // visibly instead of the build breaking.

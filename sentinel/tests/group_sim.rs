@@ -11,6 +11,8 @@
 //!   group committed, proposed while the sentinel saw the master objectively down;
 //! - `converge_to_the_highest_epoch` (at the end, after healing): every sentinel answers the
 //!   group's last master and config epoch.
+//!
+//! A failover start commits one step after it is proposed, before or after a switch in flight.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -58,6 +60,9 @@ struct Sim {
     /// Switches proposed and not yet answered: (sentinel, addr, epoch, give up at). The driver
     /// retries them for 30 s; a member on the majority side forwards them to the leader.
     switches: Vec<(usize, String, u64, u64)>,
+    /// Failover starts proposed by the leader, committed at the next step (so a switch may
+    /// commit first): (sentinel, master, epoch).
+    starts: Vec<(usize, String, u64)>,
     loss: f64,
 }
 
@@ -120,6 +125,7 @@ impl Sim {
             proposed_with_odown: BTreeMap::new(),
             pending: Vec::new(),
             switches: Vec::new(),
+            starts: Vec::new(),
             loss: 0.0,
         }
     }
@@ -146,16 +152,12 @@ impl Sim {
 
     fn act(&mut self, s: usize, a: Action) {
         match a {
-            Action::ProposeFailover(epoch) => {
+            Action::ProposeFailover(epoch, master) => {
                 let odown = self.monitors[s].is_odown();
                 self.proposed_with_odown.insert((s, epoch), odown);
-                let can_commit = self.leader == Some(s) && self.majority.contains(&s);
-                let ok = can_commit
-                    && self.commit(Command::FailoverStarted { name: "mymaster".into(), config_epoch: epoch })
-                        == Applied::Done;
                 // A cut-off proposer never hears back until it gives up (the monitor's timeout).
-                if can_commit {
-                    self.pending.push((self.now + STEP, s, Event::FailoverCommitted { epoch, ok }));
+                if self.leader == Some(s) && self.majority.contains(&s) {
+                    self.starts.push((s, master, epoch));
                 }
             }
             Action::ProposeSwitch(addr, epoch) => self.switches.push((s, addr, epoch, self.now + 30_000)),
@@ -212,6 +214,11 @@ impl Sim {
         for (_, s, e) in due {
             self.feed(s, e);
         }
+        // Starts and switches in flight commit in either order.
+        let starts_first = self.rng.random_bool(0.5);
+        if starts_first {
+            self.commit_starts();
+        }
         let now = self.now;
         let switches = std::mem::take(&mut self.switches);
         for (s, addr, epoch, until) in switches {
@@ -220,6 +227,9 @@ impl Sim {
             } else if now < until {
                 self.switches.push((s, addr, epoch, until));
             }
+        }
+        if !starts_first {
+            self.commit_starts();
         }
         let second = self.now.is_multiple_of(1000);
         for s in 0..3 {
@@ -272,6 +282,15 @@ impl Sim {
             self.feed(s, Event::Tick);
         }
         self.check_epochs();
+    }
+
+    /// Commits the failover starts proposed at the last step, and answers their proposers.
+    fn commit_starts(&mut self) {
+        for (s, master, epoch) in std::mem::take(&mut self.starts) {
+            let ok = self.commit(Command::FailoverStarted { name: "mymaster".into(), master, config_epoch: epoch })
+                == Applied::Done;
+            self.pending.push((self.now + STEP, s, Event::FailoverCommitted { epoch, ok }));
+        }
     }
 
     fn check_epochs(&self) {

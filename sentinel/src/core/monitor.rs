@@ -125,9 +125,10 @@ pub enum Action {
     Save,
     /// Run the client-reconfig-script: the master moves `from` -> `to` (this sentinel leads).
     ClientReconfig(Addr, Addr),
-    /// Sentinel groups: propose the start of a failover in this config epoch (the fencing
-    /// token); the answer comes back as [`Event::FailoverCommitted`].
-    ProposeFailover(u64),
+    /// Sentinel groups: propose the start of a failover of this master in this config epoch
+    /// (the fencing token); the answer comes back as [`Event::FailoverCommitted`]. The group
+    /// refuses it if its master is no longer this one.
+    ProposeFailover(u64, Addr),
     /// Sentinel groups: propose the switch to this master in this config epoch.
     ProposeSwitch(Addr, u64),
 }
@@ -650,7 +651,7 @@ impl Monitor {
         if self.agreement.in_group() {
             let epoch = self.current_epoch;
             self.agreement.set_pending(Some(Pending { epoch, since: now, graceful, manual }));
-            out.push(Action::ProposeFailover(epoch));
+            out.push(Action::ProposeFailover(epoch, self.master.clone()));
             return;
         }
         self.begin_failover(now, graceful, manual, out);

@@ -235,11 +235,11 @@ impl Core {
     }
 
     /// Carries out a group action of `name`'s monitor.
-    pub(super) fn propose_failover(&self, name: &str, epoch: u64) {
+    pub(super) fn propose_failover(&self, name: &str, master: String, epoch: u64) {
         let Some(group) = self.group.clone() else { return };
         let (tx, name) = (self.tx.clone(), name.to_string());
         tokio::spawn(async move {
-            let cmd = Command::FailoverStarted { name: name.clone(), config_epoch: epoch };
+            let cmd = Command::FailoverStarted { name: name.clone(), master, config_epoch: epoch };
             let ok = matches!(group.propose_as_leader(cmd).await, Ok(Applied::Done));
             tracing::info!(%name, epoch, ok, "failover start proposed to the group");
             let _ = tx.send(Msg::Link(name, Event::FailoverCommitted { epoch, ok })).await;

@@ -366,7 +366,7 @@ impl Core {
                         self.scripts.schedule([vec![script], argv.to_vec()].concat());
                     }
                 }
-                Action::ProposeFailover(epoch) => self.propose_failover(name, epoch),
+                Action::ProposeFailover(epoch, master) => self.propose_failover(name, master, epoch),
                 Action::ProposeSwitch(addr, epoch) => self.propose_switch(name, addr, epoch),
                 Action::Save => {
                     if let Err(e) = self.save() {

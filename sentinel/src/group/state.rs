@@ -37,10 +37,16 @@ pub enum Command {
         /// `(option, value)` pairs.
         options: Vec<(String, String)>,
     },
-    /// The leader started a failover in `config_epoch`.
+    /// The leader started a failover of `master` in `config_epoch`. Applied only while
+    /// `master` is still the group's master: a start proposed for a master the group has
+    /// switched away from in the meantime is stale.
     FailoverStarted {
         /// Group name.
         name: String,
+        /// The master being failed over, as the proposer saw it (`ip:port`). Empty in entries
+        /// logged before this field existed, which are replayed unchecked, as they were applied.
+        #[serde(default)]
+        master: String,
         /// The new epoch (a fencing token).
         config_epoch: u64,
     },
@@ -127,10 +133,16 @@ impl GroupState {
                     Applied::Done
                 }
             },
-            Command::FailoverStarted { name, config_epoch } => match self.masters.get_mut(name) {
+            Command::FailoverStarted { name, master, config_epoch } => match self.masters.get_mut(name) {
                 None => Applied::Refused(NO_SUCH.into()),
                 Some(m) if *config_epoch <= m.failover_epoch => {
                     Applied::Refused(format!("ERR stale failover epoch {config_epoch}"))
+                }
+                // Found by the kill-leader drill: a new leader proposed a failover of the dead
+                // master just as the switch away from it committed; applied, that start held
+                // every conversion back for failover-timeout.
+                Some(m) if !master.is_empty() && *master != m.addr => {
+                    Applied::Refused(format!("ERR stale failover: the master of {name} is now {}", m.addr))
                 }
                 Some(m) => {
                     m.failover_epoch = *config_epoch;
@@ -177,7 +189,7 @@ mod tests {
         // must not be refused, and must not move the master back.
         let mut s = GroupState::default();
         s.apply(&monitor("m", "10.0.0.1:6379", 2));
-        s.apply(&Command::FailoverStarted { name: "m".into(), config_epoch: 1 });
+        s.apply(&Command::FailoverStarted { name: "m".into(), master: "10.0.0.1:6379".into(), config_epoch: 1 });
         s.apply(&Command::Switched { name: "m".into(), addr: "10.0.0.2:6379".into(), config_epoch: 1 });
         assert_eq!(s.apply(&monitor("m", "10.0.0.1:6379", 2)), Applied::Done);
         assert_eq!(s.masters["m"].addr, "10.0.0.2:6379");
@@ -187,9 +199,12 @@ mod tests {
     fn epochs_only_go_forward() {
         let mut s = GroupState::default();
         s.apply(&monitor("m", "a:1", 1));
-        assert_eq!(s.apply(&Command::FailoverStarted { name: "m".into(), config_epoch: 3 }), Applied::Done);
+        assert_eq!(
+            s.apply(&Command::FailoverStarted { name: "m".into(), master: "a:1".into(), config_epoch: 3 }),
+            Applied::Done
+        );
         assert!(matches!(
-            s.apply(&Command::FailoverStarted { name: "m".into(), config_epoch: 3 }),
+            s.apply(&Command::FailoverStarted { name: "m".into(), master: "a:1".into(), config_epoch: 3 }),
             Applied::Refused(_)
         ));
         assert_eq!(
@@ -203,5 +218,35 @@ mod tests {
         assert_eq!((s.masters["m"].addr.as_str(), s.masters["m"].config_epoch), ("b:1", 3));
         assert_eq!(s.apply(&Command::Remove { name: "m".into() }), Applied::Done);
         assert_eq!(s.apply(&Command::Remove { name: "m".into() }), Applied::Refused(NO_SUCH.into()));
+    }
+
+    #[test]
+    fn a_failover_start_for_a_master_the_group_switched_away_from_is_refused() {
+        // The kill-leader drill: the new leader proposes a failover of the dead master a:1 while
+        // the dead leader's switch to b:1 is being committed; the switch lands first.
+        let mut s = GroupState::default();
+        s.apply(&monitor("m", "a:1", 2));
+        let start = |epoch| Command::FailoverStarted { name: "m".into(), master: "a:1".into(), config_epoch: epoch };
+        assert_eq!(s.apply(&start(1)), Applied::Done);
+        assert_eq!(
+            s.apply(&Command::Switched { name: "m".into(), addr: "b:1".into(), config_epoch: 1 }),
+            Applied::Done
+        );
+        assert_eq!(s.apply(&start(2)), Applied::Refused("ERR stale failover: the master of m is now b:1".into()));
+        assert_eq!((s.masters["m"].config_epoch, s.masters["m"].failover_epoch), (1, 1), "no failover pending");
+        // A start for the current master is applied.
+        let current = Command::FailoverStarted { name: "m".into(), master: "b:1".into(), config_epoch: 2 };
+        assert_eq!(s.apply(&current), Applied::Done);
+        assert_eq!(s.masters["m"].failover_epoch, 2);
+    }
+
+    #[test]
+    fn a_logged_start_without_its_master_replays_unchecked() {
+        // Entries written before `master` existed are JSON without it.
+        let old = r#"{"FailoverStarted":{"name":"m","config_epoch":1}}"#;
+        let cmd: Command = serde_json::from_str(old).expect("old entry");
+        let mut s = GroupState::default();
+        s.apply(&monitor("m", "a:1", 2));
+        assert_eq!(s.apply(&cmd), Applied::Done);
     }
 }

@@ -97,9 +97,11 @@ pub fn command_out(c: &Command) -> pb::Command {
         Command::SetOptions { name, options } => {
             Kind::SetOptions(pb::SetOptions { name: name.clone(), options: options_out(options) })
         }
-        Command::FailoverStarted { name, config_epoch } => {
-            Kind::FailoverStarted(pb::FailoverStarted { name: name.clone(), config_epoch: *config_epoch })
-        }
+        Command::FailoverStarted { name, master, config_epoch } => Kind::FailoverStarted(pb::FailoverStarted {
+            name: name.clone(),
+            config_epoch: *config_epoch,
+            master: master.clone(),
+        }),
         Command::Switched { name, addr, config_epoch } => {
             Kind::Switched(pb::Switched { name: name.clone(), addr: addr.clone(), config_epoch: *config_epoch })
         }
@@ -143,7 +145,11 @@ pub fn command_in(c: pb::Command) -> Result<Command, WireError> {
             name: name_in(s.name)?,
             options: s.options.into_iter().map(|o| (o.key, o.value)).collect(),
         },
-        Kind::FailoverStarted(f) => Command::FailoverStarted { name: name_in(f.name)?, config_epoch: f.config_epoch },
+        Kind::FailoverStarted(f) => Command::FailoverStarted {
+            name: name_in(f.name)?,
+            master: addr_in(f.master)?,
+            config_epoch: f.config_epoch,
+        },
         Kind::Switched(s) => {
             Command::Switched { name: name_in(s.name)?, addr: addr_in(s.addr)?, config_epoch: s.config_epoch }
         }
