@@ -43,13 +43,13 @@
 //! - `restore master=A config-epoch=N current-epoch=N replicas=A,B` ([`Monitor::restore`]);
 //! - sentinel groups (after `monitor NAME A group`): `report PEER A down|up` (a peer's report),
 //!   `leader yes|no`, `committed EPOCH ok|refused` (the group's answer to a failover start),
-//!   `group A CONFIG-EPOCH FAILOVER-EPOCH` (the replicated record); the actions
+//!   `group A CONFIG-EPOCH FAILOVER-EPOCH [FORMER-MASTER...]` (the replicated record); the actions
 //!   `PROPOSE-FAILOVER EPOCH MASTER` and `PROPOSE-SWITCH A EPOCH` are shown.
 //!
 //! **Actions** are queued as they are produced and shown as: `<event> <payload>` for a publish
 //! (the literal text Redis would publish), `PROMOTE A`, `REPOINT A -> B`, `PAUSE A <ms>`,
-//! `CLIENT-RECONFIG A -> B` (run the client-reconfig-script), and, only after `show`, `CONNECT A`
-//! and `SAVE`. Each `expect` takes the oldest queued action, which must match; `expect-none`
+//! `CLIENT-RECONFIG A -> B` (run the client-reconfig-script), and, only after `show`, `CONNECT A`,
+//! `SAVE` and `PROPOSE-REPLICAS A [B...]` (`show connect save replicas`). Each `expect` takes the oldest queued action, which must match; `expect-none`
 //! and the end of the script require the queue to be empty.
 //!
 //! Scripts model one sentinel, which is its own failover leader: Redis's election events
@@ -159,7 +159,7 @@ enum Check {
 #[derive(Debug)]
 enum Cmd {
     Params(Params),
-    Show { connect: bool, save: bool },
+    Show { connect: bool, save: bool, replicas: bool },
     Monitor { name: String, master: String, group: bool },
     Feed(Vec<(u64, Input)>),
     Expect(String),
@@ -282,10 +282,11 @@ fn parse_event(words: &[&str]) -> Result<Vec<Input>, String> {
         ["committed", epoch, v @ ("ok" | "refused")] => {
             core(Event::FailoverCommitted { epoch: num(epoch)?, ok: *v == "ok" })
         }
-        ["group", a, config_epoch, failover_epoch] => core(Event::Group {
+        ["group", a, config_epoch, failover_epoch, replicas @ ..] => core(Event::Group {
             addr: addr(a)?,
             config_epoch: num(config_epoch)?,
             failover_epoch: num(failover_epoch)?,
+            replicas: replicas.iter().map(|r| addr(r)).collect::<Result<_, _>>()?,
         }),
         ["tilt", "on"] => core(Event::Tilt(true)),
         ["tilt", "off"] => core(Event::Tilt(false)),
@@ -326,15 +327,16 @@ fn parse_check(words: &[&str]) -> Result<Check, String> {
 }
 
 fn parse_show(kinds: &[&str]) -> Result<Cmd, String> {
-    let (mut connect, mut save) = (false, false);
+    let (mut connect, mut save, mut replicas) = (false, false, false);
     for k in kinds {
         match *k {
             "connect" => connect = true,
             "save" => save = true,
-            _ => return Err(format!("can show connect or save, not `{k}`")),
+            "replicas" => replicas = true,
+            _ => return Err(format!("can show connect, save or replicas, not `{k}`")),
         }
     }
-    Ok(Cmd::Show { connect, save })
+    Ok(Cmd::Show { connect, save, replicas })
 }
 
 /// `every STEP from A to B <events>`: the events at A, A + STEP, ..., up to B included.
@@ -414,6 +416,7 @@ struct Runner {
     queue: VecDeque<(String, usize)>,
     show_connect: bool,
     show_save: bool,
+    show_replicas: bool,
 }
 
 impl Runner {
@@ -425,6 +428,7 @@ impl Runner {
             queue: VecDeque::new(),
             show_connect: false,
             show_save: false,
+            show_replicas: false,
         }
     }
 
@@ -454,6 +458,10 @@ impl Runner {
             Action::ClientReconfig(from, to) => Some(format!("CLIENT-RECONFIG {} -> {}", alias(from), alias(to))),
             Action::ProposeFailover(epoch, master) => Some(format!("PROPOSE-FAILOVER {epoch} {master}")),
             Action::ProposeSwitch(a, epoch) => Some(format!("PROPOSE-SWITCH {} {epoch}", alias(a))),
+            Action::ProposeReplicas(addrs) => self.show_replicas.then(|| {
+                let names: Vec<&str> = addrs.iter().map(|a| alias(a)).collect();
+                format!("PROPOSE-REPLICAS {}", names.join(" "))
+            }),
             // An action this runner does not know yet shows up as itself, so scripts fail
             // visibly instead of the build breaking.
             #[allow(unreachable_patterns)]
@@ -522,9 +530,10 @@ impl Runner {
             Cmd::Params(_) => {
                 return Err(Failure { line, mismatch: false, message: "params must come before monitor".into() });
             }
-            Cmd::Show { connect, save } => {
+            Cmd::Show { connect, save, replicas } => {
                 self.show_connect |= connect;
                 self.show_save |= save;
+                self.show_replicas |= replicas;
             }
             Cmd::Monitor { name, master, group } => {
                 if self.monitor.is_some() {
@@ -649,6 +658,8 @@ golden!(
     // 11. Sentinel groups.
     group_odown_from_reports_and_leader_only,
     group_start_dropped_when_the_group_switches,
+    group_replicas_known_through_the_group,
+    group_superseded_failover_ends_on_the_groups_master,
     group_follower_adopts_the_switch,
     // Differences from Redis found by these scripts, fixed: regression scripts.
     reconf_slaves_event_names_the_master,

@@ -10,7 +10,10 @@
 //! - `no_action_without_agreement`: a sentinel promotes a replica only for a failover start the
 //!   group committed, proposed while the sentinel saw the master objectively down;
 //! - `converge_to_the_highest_epoch` (at the end, after healing): every sentinel answers the
-//!   group's last master and config epoch.
+//!   group's last master and config epoch;
+//! - `replicas_follow_the_master` (at the end, every node back for 40 s): the group's master is
+//!   a master and every other node replicates from it (old masters were converted, also by a
+//!   leader restarted with nothing but the group's state).
 //!
 //! A failover start commits one step after it is proposed, before or after a switch in flight.
 
@@ -131,6 +134,21 @@ impl Sim {
     }
 
     fn fail(&self, check: &str, msg: String) -> ! {
+        for c in &self.log {
+            eprintln!("LOG {c:?}");
+        }
+        for m in &self.monitors {
+            eprintln!(
+                "MON master={} ce={} leads={} fip={} {:?}",
+                m.master,
+                m.config_epoch,
+                m.agreement.leads(),
+                m.failover_in_progress(),
+                m.replicas()
+            );
+        }
+        eprintln!("DATA {:?}", self.data);
+        eprintln!("STATE {:?}", self.state);
         panic!("seed {}: t={} ms: safety check `{check}` failed: {msg}", self.seed, self.now);
     }
 
@@ -161,6 +179,11 @@ impl Sim {
                 }
             }
             Action::ProposeSwitch(addr, epoch) => self.switches.push((s, addr, epoch, self.now + 30_000)),
+            Action::ProposeReplicas(addrs) => {
+                if self.leader == Some(s) && self.majority.contains(&s) {
+                    self.commit(Command::AddReplicas { name: "mymaster".into(), addrs });
+                }
+            }
             Action::Promote(addr) => {
                 // No action without agreement: the epoch this sentinel acts in was committed,
                 // and it proposed it while it saw the master objectively down.
@@ -239,10 +262,9 @@ impl Sim {
                     self.applied[s] += 1;
                 }
                 let rec = self.state.masters["mymaster"].clone();
-                self.feed(
-                    s,
-                    Event::Group { addr: rec.addr, config_epoch: rec.config_epoch, failover_epoch: rec.failover_epoch },
-                );
+                let replicas = rec.replicas.into_iter().collect();
+                let (addr, config_epoch, failover_epoch) = (rec.addr, rec.config_epoch, rec.failover_epoch);
+                self.feed(s, Event::Group { addr, config_epoch, failover_epoch, replicas });
             }
             let leads = self.believes[s];
             self.feed(s, Event::Leader(leads));
@@ -378,9 +400,13 @@ impl Sim {
         }
     }
 
-    /// Heal everything, bring nodes back, and check that every sentinel converges.
+    /// Heal everything, bring nodes back, and check that every sentinel converges and every
+    /// data node replicates from the group's master.
     fn settle_and_check(&mut self) {
         self.majority = (0..3).collect();
+        for n in self.data.values_mut() {
+            n.alive = true;
+        }
         for s in 0..3 {
             self.believes[s] = self.leader == Some(s);
         }
@@ -396,6 +422,19 @@ impl Sim {
                         "sentinel {s} answers {} (epoch {}), the group {} (epoch {})",
                         m.master, m.config_epoch, rec.addr, rec.config_epoch
                     ),
+                );
+            }
+        }
+        for (addr, n) in &self.data {
+            let right = if *addr == rec.addr {
+                n.role == Role::Master
+            } else {
+                n.role == Role::Replica && n.follows.as_deref() == Some(rec.addr.as_str())
+            };
+            if !right {
+                self.fail(
+                    "replicas_follow_the_master",
+                    format!("{addr} is {:?} following {:?}; the group's master is {}", n.role, n.follows, rec.addr),
                 );
             }
         }

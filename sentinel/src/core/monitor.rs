@@ -93,8 +93,9 @@ pub enum Event {
         /// Committed?
         ok: bool,
     },
-    /// The group's record of this master: its address, config epoch and the epoch of the last
-    /// failover started (applied on every member).
+    /// The group's record of this master: its address, config epoch, the epoch of the last
+    /// failover started, and the instances the group knows besides the master (applied on
+    /// every member).
     Group {
         /// The master.
         addr: Addr,
@@ -102,6 +103,8 @@ pub enum Event {
         config_epoch: u64,
         /// The last failover epoch.
         failover_epoch: u64,
+        /// Former masters the group switched away from.
+        replicas: Vec<Addr>,
     },
     /// Time passes.
     Tick,
@@ -131,6 +134,9 @@ pub enum Action {
     ProposeFailover(u64, Addr),
     /// Sentinel groups: propose the switch to this master in this config epoch.
     ProposeSwitch(Addr, u64),
+    /// Sentinel groups (the leader): record these instances in the group's state, so that
+    /// every member monitors them.
+    ProposeReplicas(Vec<Addr>),
 }
 
 /// What the API reports of one instance.
@@ -184,8 +190,15 @@ pub struct Monitor {
     odown: bool,
     failover: Failover,
     last_failover_start: Option<u64>,
-    /// The config epoch of the last switch the group committed (group mode).
+    /// The config epoch of the last switch the group committed, and the master it names
+    /// (group mode).
     group_switch_epoch: u64,
+    group_master: Option<Addr>,
+    /// The instances the group listed besides the master, when it last told us (group mode);
+    /// `None` before it told us anything.
+    group_replicas: Option<Vec<Addr>>,
+    /// The instances this sentinel last proposed to record in the group, and when.
+    replicas_proposed: Option<(Vec<Addr>, u64)>,
     tilt: bool,
     /// The sentinel this one voted for as failover leader, and the vote's epoch.
     leader: Option<(String, u64)>,
@@ -230,6 +243,9 @@ impl Monitor {
             failover: Failover::new(name, fparams),
             last_failover_start: None,
             group_switch_epoch: 0,
+            group_master: None,
+            group_replicas: None,
+            replicas_proposed: None,
             tilt: false,
             leader: None,
             agreement: Agreement::Alone,
@@ -465,12 +481,14 @@ impl Monitor {
                 self.fence(None, &mut out);
             }
             Event::FailoverCommitted { epoch, ok } => self.on_committed(now, epoch, ok, &mut out),
-            Event::Group { addr, config_epoch, failover_epoch } => {
+            Event::Group { addr, config_epoch, failover_epoch, replicas } => {
+                self.learn_group_replicas(now, &addr, replicas, &mut out);
                 self.on_group(now, addr, config_epoch, failover_epoch, &mut out)
             }
             Event::Tick => {}
         }
         self.evaluate(now, &mut out);
+        self.share_replicas(now, &mut out);
         out
     }
 
@@ -668,6 +686,45 @@ impl Monitor {
         self.begin_failover(now, p.graceful, p.manual, out);
     }
 
+    /// Instances the group lists for this master that this sentinel has never seen it list
+    /// (typically an old master, switched away from while this sentinel was down, or before it
+    /// joined) are monitored from now on, so that the leader converts them when they return.
+    /// Only additions count: a local `SENTINEL RESET` stays in force until the group lists the
+    /// instance again.
+    fn learn_group_replicas(&mut self, now: u64, master: &str, replicas: Vec<Addr>, out: &mut Vec<Action>) {
+        let listed = self.group_replicas.take().unwrap_or_default();
+        for r in &replicas {
+            if r != master && !listed.contains(r) && !self.instances.contains_key(r) {
+                self.add(r.clone(), now);
+                out.push(Action::Connect(r.clone()));
+                out.push(Action::Save);
+            }
+        }
+        self.group_replicas = Some(replicas);
+    }
+
+    /// The leader records in the group the instances it knows and the group does not list
+    /// (replicas discovered from INFO), again after 5 s if the group still does not list them.
+    fn share_replicas(&mut self, now: u64, out: &mut Vec<Action>) {
+        let Some(listed) = self.group_replicas.as_ref().filter(|_| self.agreement.leads()) else { return };
+        let group_master = self.group_master.as_ref();
+        let missing: Vec<Addr> = self
+            .instances
+            .keys()
+            .filter(|a| **a != self.master && Some(*a) != group_master && !listed.contains(a))
+            .cloned()
+            .collect();
+        if missing.is_empty() {
+            self.replicas_proposed = None;
+            return;
+        }
+        if self.replicas_proposed.as_ref().is_some_and(|(m, t)| *m == missing && now.saturating_sub(*t) < 5000) {
+            return;
+        }
+        self.replicas_proposed = Some((missing.clone(), now));
+        out.push(Action::ProposeReplicas(missing));
+    }
+
     /// The group's record of this master changed (applied on every member, leader included).
     fn on_group(&mut self, now: u64, addr: Addr, config_epoch: u64, failover_epoch: u64, out: &mut Vec<Action>) {
         let pending = failover_epoch > config_epoch;
@@ -676,6 +733,7 @@ impl Monitor {
         }
         self.group_failover_pending = pending;
         self.group_failover_epoch = failover_epoch;
+        self.group_master = Some(addr.clone());
         if config_epoch > self.group_switch_epoch {
             // The group committed a new switch: the next master may be failed over at once.
             self.group_switch_epoch = config_epoch;
@@ -687,7 +745,9 @@ impl Monitor {
             out.push(Action::Publish("+new-epoch", failover_epoch.to_string()));
             out.push(Action::Save);
         }
-        if config_epoch <= self.config_epoch || addr == self.master {
+        // The same epoch with another master is adopted too: the group holds one master per
+        // epoch, and this sentinel, not in a failover, must answer it.
+        if config_epoch < self.config_epoch || addr == self.master {
             self.config_epoch = self.config_epoch.max(config_epoch);
             return;
         }
@@ -849,7 +909,21 @@ impl Monitor {
                 Output::Promote(a) => out.push(Action::Promote(a)),
                 Output::PauseWrites(a) => out.push(Action::PauseWrites(a, self.params.failover_timeout_ms)),
                 Output::Reconfigure(a, to) => out.push(Action::Reconfigure(a, to)),
-                Output::Switched(new_master) => self.switch_to(new_master, out),
+                Output::Switched(new_master) => {
+                    // In a group, a failover whose switch the group has superseded (a newer
+                    // switch committed while this one re-pointed replicas) ends on the group's
+                    // master, not on its own promoted replica (found by the seeded simulation:
+                    // a sentinel answered its own, older choice forever).
+                    let superseded =
+                        self.agreement.in_group() && self.acting_epoch.is_some_and(|e| self.group_switch_epoch > e);
+                    let target = match (&self.group_master, superseded) {
+                        (Some(group), true) => group.clone(),
+                        _ => new_master,
+                    };
+                    if target != self.master {
+                        self.switch_to(target, out);
+                    }
+                }
             }
         }
     }

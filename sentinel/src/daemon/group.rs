@@ -155,6 +155,7 @@ impl Core {
                 addr: rec.addr.clone(),
                 config_epoch: rec.config_epoch,
                 failover_epoch: rec.failover_epoch,
+                replicas: rec.replicas.iter().cloned().collect(),
             };
             self.step(name, group);
         }
@@ -243,6 +244,31 @@ impl Core {
             let ok = matches!(group.propose_as_leader(cmd).await, Ok(Applied::Done));
             tracing::info!(%name, epoch, ok, "failover start proposed to the group");
             let _ = tx.send(Msg::Link(name, Event::FailoverCommitted { epoch, ok })).await;
+        });
+    }
+
+    /// Records replicas of `name` in the group (one attempt: the monitor asks again later).
+    pub(super) fn propose_replicas(&self, name: &str, addrs: Vec<String>) {
+        let Some(group) = self.group.clone() else { return };
+        let cmd = Command::AddReplicas { name: name.to_string(), addrs };
+        tokio::spawn(async move {
+            if let Err(e) = group.propose(cmd).await {
+                tracing::debug!("replicas not recorded in the group yet: {e}");
+            }
+        });
+    }
+
+    /// Makes the group forget the replicas and former masters of `name` (`SENTINEL RESET`), in the
+    /// background (retried for 30 s while the group elects a leader).
+    pub(super) fn propose_forget_replicas(&self, name: &str) {
+        let Some(group) = self.group.clone() else { return };
+        let cmd = Command::ForgetReplicas { name: name.to_string() };
+        let (stop, name) = (self.shutdown.clone(), name.to_string());
+        tokio::spawn(async move {
+            match tokio::time::timeout(Duration::from_secs(30), propose_until_answered(group, cmd, stop)).await {
+                Ok(Some(Applied::Done)) => tracing::info!(%name, "the group forgot the former masters"),
+                other => tracing::warn!(%name, "the group did not forget the former masters: {other:?}"),
+            }
         });
     }
 

@@ -368,6 +368,7 @@ impl Core {
                 }
                 Action::ProposeFailover(epoch, master) => self.propose_failover(name, master, epoch),
                 Action::ProposeSwitch(addr, epoch) => self.propose_switch(name, addr, epoch),
+                Action::ProposeReplicas(addrs) => self.propose_replicas(name, addrs),
                 Action::Save => {
                     if let Err(e) = self.save() {
                         tracing::warn!("cannot save the state in {}: {e}", self.dir.display());

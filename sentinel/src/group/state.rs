@@ -6,7 +6,7 @@
 //! names), config epoch and the epoch of the last failover started. The group's membership is
 //! Raft's own and lives beside it (see [`super::machine`]).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -50,7 +50,20 @@ pub enum Command {
         /// The new epoch (a fencing token).
         config_epoch: u64,
     },
-    /// A failover ended: `addr` is the master from `config_epoch` on.
+    /// The leader saw these replicas: the group knows them from now on.
+    AddReplicas {
+        /// Group name.
+        name: String,
+        /// `ip:port` of each.
+        addrs: Vec<String>,
+    },
+    /// The group forgets the instances it knew besides the master (`SENTINEL RESET`).
+    ForgetReplicas {
+        /// Group name.
+        name: String,
+    },
+    /// A failover ended: `addr` is the master from `config_epoch` on; the old master joins the
+    /// instances the group knows besides the master.
     Switched {
         /// Group name.
         name: String,
@@ -84,6 +97,13 @@ pub struct MasterRecord {
     pub config_epoch: u64,
     /// The epoch of the last failover started (>= `config_epoch`).
     pub failover_epoch: u64,
+    /// Instances known besides the master: the replicas a leader saw, and the former masters.
+    /// Every member monitors them, so that an old master returning (or a replica promoted by a
+    /// failover that never finished) is converted to a replica even by a sentinel that was
+    /// down, or not yet a member, when it was last seen: what Redis keeps as `known-replica`
+    /// lines in each sentinel's own file.
+    #[serde(default)]
+    pub replicas: BTreeSet<String>,
 }
 
 /// The replicated state.
@@ -109,10 +129,26 @@ impl GroupState {
                         options: options.iter().cloned().collect(),
                         config_epoch: 0,
                         failover_epoch: 0,
+                        replicas: BTreeSet::new(),
                     };
                     self.masters.insert(name.clone(), record);
                     Applied::Done
                 }
+            },
+            Command::AddReplicas { name, addrs } => match self.masters.get_mut(name) {
+                Some(m) => {
+                    let others = addrs.iter().filter(|a| **a != m.addr).cloned().collect::<Vec<_>>();
+                    m.replicas.extend(others);
+                    Applied::Done
+                }
+                None => Applied::Refused(NO_SUCH.into()),
+            },
+            Command::ForgetReplicas { name } => match self.masters.get_mut(name) {
+                Some(m) => {
+                    m.replicas.clear();
+                    Applied::Done
+                }
+                None => Applied::Refused(NO_SUCH.into()),
             },
             Command::Remove { name } => match self.masters.remove(name) {
                 Some(_) => Applied::Done,
@@ -156,7 +192,11 @@ impl GroupState {
                     Applied::Refused(format!("ERR stale config epoch {config_epoch}"))
                 }
                 Some(m) => {
-                    m.addr = addr.clone();
+                    if m.addr != *addr {
+                        let old = std::mem::replace(&mut m.addr, addr.clone());
+                        m.replicas.insert(old);
+                    }
+                    m.replicas.remove(addr);
                     m.config_epoch = *config_epoch;
                     m.failover_epoch = m.failover_epoch.max(*config_epoch);
                     Applied::Done
@@ -193,6 +233,27 @@ mod tests {
         s.apply(&Command::Switched { name: "m".into(), addr: "10.0.0.2:6379".into(), config_epoch: 1 });
         assert_eq!(s.apply(&monitor("m", "10.0.0.1:6379", 2)), Applied::Done);
         assert_eq!(s.masters["m"].addr, "10.0.0.2:6379");
+    }
+
+    #[test]
+    fn the_group_remembers_replicas_and_former_masters_until_reset() {
+        let mut s = GroupState::default();
+        s.apply(&monitor("m", "a:1", 2));
+        let switch = |addr: &str, epoch| Command::Switched { name: "m".into(), addr: addr.into(), config_epoch: epoch };
+        s.apply(&switch("b:1", 1));
+        assert_eq!(s.masters["m"].replicas, BTreeSet::from(["a:1".to_string()]));
+        // Back to a:1: it is the master again, and b:1 the former one.
+        s.apply(&switch("a:1", 2));
+        assert_eq!(s.masters["m"].replicas, BTreeSet::from(["b:1".to_string()]));
+        s.apply(&switch("c:1", 3));
+        assert_eq!(s.masters["m"].replicas, BTreeSet::from(["a:1".to_string(), "b:1".to_string()]));
+        assert_eq!(s.apply(&Command::ForgetReplicas { name: "m".into() }), Applied::Done);
+        assert!(s.masters["m"].replicas.is_empty());
+        // Replicas the leader saw; the master itself is never its own replica.
+        let seen = Command::AddReplicas { name: "m".into(), addrs: vec!["c:1".into(), "d:1".into()] };
+        assert_eq!(s.apply(&seen), Applied::Done);
+        assert_eq!(s.masters["m"].replicas, BTreeSet::from(["d:1".to_string()]));
+        assert_eq!(s.apply(&Command::ForgetReplicas { name: "x".into() }), Applied::Refused(NO_SUCH.into()));
     }
 
     #[test]

@@ -94,6 +94,10 @@ pub fn command_out(c: &Command) -> pb::Command {
             options: options_out(options),
         }),
         Command::Remove { name } => Kind::Remove(pb::Remove { name: name.clone() }),
+        Command::ForgetReplicas { name } => Kind::ForgetReplicas(pb::ForgetReplicas { name: name.clone() }),
+        Command::AddReplicas { name, addrs } => {
+            Kind::AddReplicas(pb::AddReplicas { name: name.clone(), addrs: addrs.clone() })
+        }
         Command::SetOptions { name, options } => {
             Kind::SetOptions(pb::SetOptions { name: name.clone(), options: options_out(options) })
         }
@@ -141,6 +145,11 @@ pub fn command_in(c: pb::Command) -> Result<Command, WireError> {
             }
         }
         Kind::Remove(r) => Command::Remove { name: name_in(r.name)? },
+        Kind::ForgetReplicas(r) => Command::ForgetReplicas { name: name_in(r.name)? },
+        Kind::AddReplicas(r) => Command::AddReplicas {
+            name: name_in(r.name)?,
+            addrs: r.addrs.into_iter().map(addr_in).collect::<Result<_, _>>()?,
+        },
         Kind::SetOptions(s) => Command::SetOptions {
             name: name_in(s.name)?,
             options: s.options.into_iter().map(|o| (o.key, o.value)).collect(),
