@@ -1,7 +1,7 @@
 //! Three group members in one process, talking real gRPC over loopback: they elect a leader,
 //! a command proposed on a follower is committed through the leader and applied by all, the
 //! leader's loss elects another, and a restarted member catches up from its own log and the
-//! new leader.
+//! new leader before it answers clients (its read barrier).
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -114,10 +114,15 @@ async fn three_members_agree_survive_the_leaders_loss_and_catch_up_after_a_resta
     // The old leader restarts from its folder and catches up.
     let back = start(gone.addr, &addrs, &dir.join(format!("s{li}"))).await;
     assert_eq!(back.group.id, leader, "same address, same id");
-    wait_for("the restarted member catches up", Duration::from_secs(10), || {
-        back.group.state().masters.get("mymaster").is_some_and(|m| m.addr == "10.0.0.2:6379" && m.config_epoch == 1)
-    })
-    .await;
+    // Its read barrier: once it says it has caught up (and answers clients), its state already
+    // holds the switch committed while it was down, not what its own log remembered.
+    let mut synced = back.group.watch_synced();
+    tokio::time::timeout(Duration::from_secs(10), synced.wait_for(|s| *s))
+        .await
+        .expect("the restarted member catches up in time")
+        .expect("synced watch");
+    let now = back.group.state().masters.get("mymaster").map(|m| (m.addr.clone(), m.config_epoch));
+    assert_eq!(now, Some(("10.0.0.2:6379".to_string(), 1)), "caught up means the switch is applied");
     for m in members.iter().chain(std::iter::once(&back)) {
         m.stop.cancel();
     }
@@ -162,10 +167,11 @@ async fn clients_get_the_master_and_watch_every_switch_over_grpc() {
     .await;
     assert_eq!(members[0].group.propose(monitor("mymaster", "10.0.0.1:6379")).await, Ok(Applied::Done));
 
-    // Any member answers, once it has applied the entry.
+    // Any member answers, once it has caught up with the group (UNAVAILABLE before) and
+    // applied the entry.
     let mut client = DiscoveryClient::connect(format!("http://{}", members[2].addr)).await.expect("connect");
     wait_for("applied on the member asked", Duration::from_secs(5), || {
-        members[2].group.state().masters.contains_key("mymaster")
+        members[2].group.synced() && members[2].group.state().masters.contains_key("mymaster")
     })
     .await;
     let got = client.get_master_addr(MasterName { name: "mymaster".into() }).await.expect("get").into_inner();

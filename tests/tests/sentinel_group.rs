@@ -155,10 +155,12 @@ impl Trio {
         f.iter().position(|k| k == field).map(|i| f[i + 1].clone())
     }
 
-    /// Every running sentinel knows the master, its replicas and the other two sentinels.
+    /// Every running sentinel knows the master, its replicas and the other two sentinels, and
+    /// has caught up with the group (it hands out the master's address).
     fn settled(&self, replicas: usize) -> bool {
         self.running().all(|s| {
-            Trio::field(s, "num-other-sentinels").as_deref() == Some("2")
+            addr_of(s).is_some()
+                && Trio::field(s, "num-other-sentinels").as_deref() == Some("2")
                 && Trio::field(s, "num-slaves").is_some_and(|n| n.parse::<usize>().unwrap_or(0) >= replicas)
         })
     }
@@ -249,13 +251,21 @@ fn with_one_sentinel_down_the_other_two_still_fail_over() {
             .all(|s| addr_of(s).is_some_and(|(_, p)| replicas.contains(&p)))),
         "two of three sentinels did not fail over"
     );
-    // The killed sentinel comes back and catches up with the group.
+    // The killed sentinel comes back and catches up with the group. Its state file still names
+    // the old master; it must never hand that out (nil until it has caught up).
     trio.restart(0);
     let new = addr_of(trio.get(1));
+    let mut answers = Vec::new();
     assert!(
-        wait_until(Duration::from_secs(20), || addr_of(trio.get(0)) == new),
+        wait_until(Duration::from_secs(20), || {
+            let a = addr_of(trio.get(0));
+            answers.push(a.clone());
+            a == new
+        }),
         "the restarted sentinel did not catch up"
     );
+    let old = Some(("127.0.0.1".to_string(), master.port.to_string()));
+    assert!(!answers.contains(&old), "the restarted sentinel handed out the old master: {answers:?}");
 }
 
 #[test]

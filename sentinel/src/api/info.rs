@@ -87,6 +87,7 @@ fn section(core: &Core, name: &str) -> String {
                 l.push(format!("sentinel_group_id:{:016x}", g.id));
                 l.push(format!("sentinel_group_members:{}", core.others() + 1));
                 l.push(format!("sentinel_group_leader:{}", core.leading as u8));
+                l.push(format!("sentinel_group_synced:{}", core.synced as u8));
                 l.push(format!("sentinel_group_peers_alive:{}", core.peers_alive(core.now())));
             }
             for (i, m) in core.monitors.values().enumerate() {

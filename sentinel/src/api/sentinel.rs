@@ -240,6 +240,9 @@ fn sentinel(core: &mut Core, args: &[Bytes], now: u64) -> Frame {
             HELP.iter().chain(if core.group.is_some() { HELP_GROUP } else { &[] }).map(|l| Frame::simple(l)).collect(),
         ),
         "members" => members(core),
+        // A group member that has just started lists no master, and gives no address, until it
+        // has caught up with the group: clients ask the next sentinel (see docs/sentinel.md).
+        "masters" | "primaries" if !core.synced => Frame::Array(vec![]),
         "masters" | "primaries" => Frame::Array(
             core.monitors.values().map(|m| master_fields(m, core.configs.get(&m.name), core.others(), now)).collect(),
         ),
@@ -256,6 +259,7 @@ fn sentinel(core: &mut Core, args: &[Bytes], now: u64) -> Frame {
             false => no_such(),
             true => Frame::Array(super::fields::sentinel_fields(core, now)),
         },
+        "get-master-addr-by-name" | "get-primary-addr-by-name" if !core.synced => Frame::NullArray,
         "get-master-addr-by-name" | "get-primary-addr-by-name" => match core.monitors.get(&name) {
             None => Frame::NullArray,
             Some(m) => {

@@ -56,6 +56,20 @@ pub fn forward(group: &Group, mut reports: mpsc::Receiver<PeerReport>, tx: mpsc:
             }
         }
     });
+    // The read barrier (see `Group::synced`): until it passes, this sentinel hands out no
+    // master address. Its state is then sent again, so the core has applied it before `Synced`.
+    let (g, t, s) = (group.clone(), tx.clone(), stop.clone());
+    let mut synced = group.watch_synced();
+    tokio::spawn(async move {
+        let caught_up = tokio::select! {
+            _ = s.cancelled() => false,
+            r = synced.wait_for(|s| *s) => r.is_ok(),
+        };
+        if caught_up {
+            let _ = t.send(Msg::GroupState(g.state())).await;
+            let _ = t.send(Msg::Synced).await;
+        }
+    });
     tokio::spawn(async move {
         loop {
             tokio::select! {

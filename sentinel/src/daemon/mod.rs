@@ -54,6 +54,8 @@ pub enum Msg {
     Leader(bool),
     /// Sentinel groups: a peer's report.
     Report(crate::group::service::PeerReport),
+    /// Sentinel groups: this sentinel, just started, has caught up with the group.
+    Synced,
 }
 
 /// A published event: channel (the event name) and payload.
@@ -204,6 +206,9 @@ pub struct Core {
     pub group: Option<crate::group::node::Group>,
     /// Sentinel groups: this sentinel leads.
     pub leading: bool,
+    /// False while a group member that has just started has not caught up with the group: it
+    /// then hands out no master address (always true alone).
+    pub synced: bool,
     /// Sentinel groups: when each peer was last heard from.
     pub peer_seen: BTreeMap<u64, u64>,
     /// Sentinel groups: each peer's RESP API address, from its reports.
@@ -500,6 +505,7 @@ pub fn start(
         hellos: BTreeMap::new(),
         group: None,
         leading: false,
+        synced: true,
         peer_seen: BTreeMap::new(),
         peer_api: BTreeMap::new(),
         api_addr: boot.api_addr,
@@ -513,6 +519,7 @@ pub fn start(
         // monitors follow the replicated state (see `group`).
         group::forward(&group, reports, tx.clone(), shutdown.clone());
         core.group = Some(group);
+        core.synced = false;
         core.propose_configured(boot.masters);
         let handle = tokio::spawn(run(core, rx));
         return (tx, events, handle);
@@ -573,6 +580,10 @@ async fn run(mut core: Core, mut rx: mpsc::Receiver<Msg>) {
                 Some(Msg::GroupState(state)) => core.on_group_state(state),
                 Some(Msg::Leader(leads)) => core.on_leader(leads),
                 Some(Msg::Report(r)) => core.on_report(r),
+                Some(Msg::Synced) => {
+                    tracing::info!("caught up with the sentinel group: answering clients");
+                    core.synced = true;
+                }
                 Some(Msg::Api(req)) if crate::api::sentinel::membership_change(&core, &req.args).is_some() => {
                     match (crate::api::sentinel::membership_change(&core, &req.args), core.group.clone()) {
                         (Some(Ok((add, addr))), Some(g)) => {

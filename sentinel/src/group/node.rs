@@ -86,6 +86,8 @@ pub struct Group {
     machine: Machine,
     peers: Arc<std::sync::Mutex<BTreeMap<NodeId, pb::peer_client::PeerClient<tonic::transport::Channel>>>>,
     local: Option<std::net::IpAddr>,
+    /// Set once this member has caught up with the group since it started.
+    synced: Arc<watch::Sender<bool>>,
 }
 
 impl Group {
@@ -110,10 +112,11 @@ impl Group {
         let id = node_id(&cfg.advertise);
         let raft = Raft::new(id, Arc::new(config), Network { local: cfg.local }, log, machine.clone()).await?;
         let (reports_tx, reports) = mpsc::channel(1024);
+        let (synced, synced_rx) = watch::channel(false);
 
         let server = tonic::transport::Server::builder()
             .add_service(pb::peer_server::PeerServer::new(PeerService::new(raft.clone(), reports_tx)))
-            .add_service(pb::discovery_server::DiscoveryServer::new(DiscoveryService::new(machine.clone())))
+            .add_service(pb::discovery_server::DiscoveryServer::new(DiscoveryService::new(machine.clone(), synced_rx)))
             .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown.clone().cancelled_owned());
         tokio::spawn(async move {
             if let Err(e) = server.await {
@@ -121,6 +124,7 @@ impl Group {
             }
         });
         let stopping = raft.clone();
+        let stopped = shutdown.clone();
         tokio::spawn(async move {
             shutdown.cancelled().await;
             let _ = stopping.shutdown().await;
@@ -136,7 +140,21 @@ impl Group {
                 Err(e) => tracing::debug!(id, "group already initialised elsewhere: {e}"),
             }
         }
-        Ok((Group { id, raft, machine, peers: Arc::default(), local: cfg.local }, reports))
+        let group = Group { id, raft, machine, peers: Arc::default(), local: cfg.local, synced: Arc::new(synced) };
+        let g = group.clone();
+        tokio::spawn(async move {
+            loop {
+                match g.catch_up().await {
+                    Ok(()) => return,
+                    Err(e) => tracing::debug!("not caught up with the group yet: {e}"),
+                }
+                tokio::select! {
+                    _ = stopped.cancelled() => return,
+                    _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                }
+            }
+        });
+        Ok((group, reports))
     }
 
     /// Every leadership change: `true` while this member leads.
@@ -252,6 +270,39 @@ impl Group {
         self.raft.metrics().borrow().membership_config.membership().voter_ids().collect()
     }
 
+    /// The read barrier of a member that has just started: what its log and state file say
+    /// may be older than what the group committed while it was down. Asks the leader (itself,
+    /// if it leads) for the committed index, confirmed by a majority, and waits until this
+    /// member has applied that far; from then on it is [`Group::synced`]. Retried from
+    /// [`Group::start`] until it passes.
+    async fn catch_up(&self) -> Result<(), String> {
+        let index = match self.raft.ensure_linearizable().await {
+            Ok(log) => log.map_or(0, |l| l.index),
+            Err(_) => {
+                let leader = self.leader().ok_or("no leader yet")?;
+                let addr = self.members().get(&leader).cloned().ok_or("the leader is not a known member")?;
+                read_index(&addr, self.local).await?
+            }
+        };
+        self.raft
+            .wait(Some(Duration::from_secs(5)))
+            .applied_index_at_least(Some(index), "catch up with the group")
+            .await
+            .map_err(|e| e.to_string())?;
+        self.synced.send_replace(true);
+        Ok(())
+    }
+
+    /// Has this member caught up with the group since it started?
+    pub fn synced(&self) -> bool {
+        *self.synced.borrow()
+    }
+
+    /// Becomes `true` once this member has caught up with the group since it started.
+    pub fn watch_synced(&self) -> watch::Receiver<bool> {
+        self.synced.subscribe()
+    }
+
     /// Proposes `cmd` on this member only: committed if this member leads (a failover start
     /// must be proposed by the leader itself, never forwarded, so the sentinel that acts is the
     /// one whose leadership the commit proved).
@@ -274,6 +325,22 @@ impl Group {
             Err(e) => Err(ProposeError::Leader(e.to_string())),
         }
     }
+}
+
+/// The leader's committed index, asked of the member at `addr`.
+async fn read_index(addr: &str, local: Option<std::net::IpAddr>) -> Result<u64, String> {
+    let ch = tokio::time::timeout(Duration::from_secs(5), channel(addr, local))
+        .await
+        .map_err(|_| format!("{addr}: timed out"))?
+        .map_err(|e| format!("{addr}: {e}"))?;
+    let mut req = tonic::Request::new(pb::Empty {});
+    req.set_timeout(Duration::from_secs(5));
+    let reply = pb::peer_client::PeerClient::new(ch)
+        .read_index(req)
+        .await
+        .map_err(|s| format!("{addr}: {}", s.message()))?
+        .into_inner();
+    if reply.leader { Ok(reply.index) } else { Err(format!("{addr} no longer leads")) }
 }
 
 /// Sends `cmd` to the leader at `addr`.

@@ -107,18 +107,40 @@ impl pb::peer_server::Peer for PeerService {
         });
         Ok(Response::new(pb::Empty {}))
     }
+
+    /// The read barrier of a member that has just started (see [`super::node::Group::catch_up`]).
+    async fn read_index(&self, _req: Request<pb::Empty>) -> Result<Response<pb::ReadIndexReply>, Status> {
+        use openraft::error::{CheckIsLeaderError, RaftError};
+        let reply = match self.raft.ensure_linearizable().await {
+            Ok(log) => {
+                pb::ReadIndexReply { leader: true, index: log.map_or(0, |l| l.index), leader_addr: String::new() }
+            }
+            Err(RaftError::APIError(CheckIsLeaderError::ForwardToLeader(f))) => pb::ReadIndexReply {
+                leader: false,
+                index: 0,
+                leader_addr: f.leader_node.map(|n| n.addr).unwrap_or_default(),
+            },
+            Err(e) => return Err(unavailable(e)),
+        };
+        Ok(Response::new(reply))
+    }
 }
 
 /// The client API over the replicated state.
 pub struct DiscoveryService {
     machine: Machine,
+    synced: tokio::sync::watch::Receiver<bool>,
 }
 
 impl DiscoveryService {
-    /// Serves the state of `machine`.
-    pub fn new(machine: Machine) -> DiscoveryService {
-        DiscoveryService { machine }
+    /// Serves the state of `machine`, once `synced` says this member has caught up.
+    pub fn new(machine: Machine, synced: tokio::sync::watch::Receiver<bool>) -> DiscoveryService {
+        DiscoveryService { machine, synced }
     }
+}
+
+fn catching_up() -> Status {
+    Status::unavailable("this sentinel has just started and is catching up with its group: ask another one")
 }
 
 fn master_addr(state: &GroupState, name: &str) -> Option<pb::MasterAddr> {
@@ -136,6 +158,9 @@ fn master_addr(state: &GroupState, name: &str) -> Option<pb::MasterAddr> {
 impl pb::discovery_server::Discovery for DiscoveryService {
     async fn get_master_addr(&self, req: Request<pb::MasterName>) -> Result<Response<pb::MasterAddr>, Status> {
         let name = req.into_inner().name;
+        if !*self.synced.borrow() {
+            return Err(catching_up());
+        }
         master_addr(&self.machine.state(), &name)
             .map(Response::new)
             .ok_or_else(|| Status::not_found(format!("no master named '{name}' is monitored")))
@@ -145,6 +170,10 @@ impl pb::discovery_server::Discovery for DiscoveryService {
 
     async fn watch_master(&self, req: Request<pb::MasterName>) -> Result<Response<Self::WatchMasterStream>, Status> {
         let name = req.into_inner().name;
+        let mut synced = self.synced.clone();
+        if tokio::time::timeout(std::time::Duration::from_secs(10), synced.wait_for(|s| *s)).await.is_err() {
+            return Err(catching_up());
+        }
         let mut changes = self.machine.subscribe();
         let first = master_addr(&changes.borrow_and_update(), &name)
             .ok_or_else(|| Status::not_found(format!("no master named '{name}' is monitored")))?;
