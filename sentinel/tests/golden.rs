@@ -660,6 +660,7 @@ golden!(
     group_start_dropped_when_the_group_switches,
     group_replicas_known_through_the_group,
     group_superseded_failover_ends_on_the_groups_master,
+    group_superseded_failover_ends_on_another_replica,
     group_follower_adopts_the_switch,
     // Differences from Redis found by these scripts, fixed: regression scripts.
     reconf_slaves_event_names_the_master,

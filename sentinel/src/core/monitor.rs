@@ -103,7 +103,8 @@ pub enum Event {
         config_epoch: u64,
         /// The last failover epoch.
         failover_epoch: u64,
-        /// Former masters the group switched away from.
+        /// The instances the group knows besides the master: replicas a leader discovered,
+        /// and former masters.
         replicas: Vec<Addr>,
     },
     /// Time passes.
@@ -917,7 +918,10 @@ impl Monitor {
                     let superseded =
                         self.agreement.in_group() && self.acting_epoch.is_some_and(|e| self.group_switch_epoch > e);
                     let target = match (&self.group_master, superseded) {
-                        (Some(group), true) => group.clone(),
+                        (Some(group), true) => {
+                            self.config_epoch = self.config_epoch.max(self.group_switch_epoch);
+                            group.clone()
+                        }
                         _ => new_master,
                     };
                     if target != self.master {
