@@ -158,9 +158,9 @@ impl Core {
             // Ask the master for its replicas now, not at the next periodic INFO: a master
             // dying right after a reset must still find a replica to promote.
             tokio::spawn(super::reconf::info_now(name.clone(), master, self.auth(name), self.tx.clone()));
-            // In a group, the group forgets its former masters too (or every sentinel would
-            // monitor them again); each sentinel's own list is reset where RESET is sent, as
-            // with Redis.
+            // In a group, the group forgets its known replicas and former masters too (or
+            // every sentinel would monitor them again); each sentinel's own list is reset where
+            // RESET is sent, as with Redis.
             self.propose_forget_replicas(name);
         }
         if !names.is_empty()

@@ -280,8 +280,8 @@ impl Core {
         let (stop, name) = (self.shutdown.clone(), name.to_string());
         tokio::spawn(async move {
             match tokio::time::timeout(Duration::from_secs(30), propose_until_answered(group, cmd, stop)).await {
-                Ok(Some(Applied::Done)) => tracing::info!(%name, "the group forgot the former masters"),
-                other => tracing::warn!(%name, "the group did not forget the former masters: {other:?}"),
+                Ok(Some(Applied::Done)) => tracing::info!(%name, "the group forgot the replicas it knew"),
+                other => tracing::warn!(%name, "the group did not forget the replicas it knew: {other:?}"),
             }
         });
     }
