@@ -103,13 +103,17 @@ pub async fn run(a: Args) -> anyhow::Result<()> {
         }
     }
     for (addr, flags) in sentinels {
+        let info = query(&addr, &["INFO", "sentinel"]).await.map(|f| text(&f));
+        // A group member that has just started gives no address until it has caught up.
+        let catching_up = info.as_ref().is_ok_and(|i| info_field(i, "sentinel_group_synced").as_deref() == Some("0"));
         let answer = match query(&addr, &["SENTINEL", "GET-MASTER-ADDR-BY-NAME", &a.name]).await {
             Ok(Frame::Array(v)) if v.len() == 2 => format!("{}:{}", text(&v[0]), text(&v[1])),
+            Ok(_) if catching_up => "(catching up)".into(),
             Ok(_) => "(unknown)".into(),
             Err(_) => "(unreachable)".into(),
         };
-        let leads = match query(&addr, &["INFO", "sentinel"]).await {
-            Ok(f) => info_field(&text(&f), "sentinel_group_leader")
+        let leads = match &info {
+            Ok(i) => info_field(i, "sentinel_group_leader")
                 .map_or("-".into(), |v| if v == "1" { "yes" } else { "no" }.to_string()),
             Err(_) => "?".into(),
         };
