@@ -3,7 +3,8 @@
 //! side), simulated data nodes, and random faults — the master dies, sentinels are partitioned
 //! (a cut-off leader keeps believing it leads), reports are lost, the leader changes, a sentinel
 //! crashes and restarts with nothing but the group's state (at any step of a failover it leads). After
-//! every step the named safety checks run; a failure prints the seed to replay.
+//! every step the named safety checks run; a failure prints the seed to replay, the group's log,
+//! each sentinel's view and the data nodes.
 //!
 //! - `one_master_per_epoch`: the log never switches to two masters in one config epoch, and
 //!   config epochs only grow;
@@ -133,23 +134,33 @@ impl Sim {
         }
     }
 
+    /// Fails the named check, with what the run left to read: the group's log, each sentinel's
+    /// view and the data nodes.
     fn fail(&self, check: &str, msg: String) -> ! {
-        for c in &self.log {
-            eprintln!("LOG {c:?}");
-        }
-        for m in &self.monitors {
-            eprintln!(
-                "MON master={} ce={} leads={} fip={} {:?}",
-                m.master,
-                m.config_epoch,
-                m.agreement.leads(),
-                m.failover_in_progress(),
-                m.replicas()
-            );
-        }
-        eprintln!("DATA {:?}", self.data);
-        eprintln!("STATE {:?}", self.state);
-        panic!("seed {}: t={} ms: safety check `{check}` failed: {msg}", self.seed, self.now);
+        let log: Vec<String> = self.log.iter().map(|c| format!("  {c:?}")).collect();
+        let views: Vec<String> = self
+            .monitors
+            .iter()
+            .enumerate()
+            .map(|(s, m)| {
+                format!(
+                    "  sentinel {s}: master {} (config epoch {}), leads {}, failover in progress {}, replicas {:?}",
+                    m.master,
+                    m.config_epoch,
+                    m.agreement.leads(),
+                    m.failover_in_progress(),
+                    m.replicas()
+                )
+            })
+            .collect();
+        panic!(
+            "seed {}: t={} ms: safety check `{check}` failed: {msg}\ngroup log:\n{}\nsentinels:\n{}\ndata nodes: {:?}",
+            self.seed,
+            self.now,
+            log.join("\n"),
+            views.join("\n"),
+            self.data
+        );
     }
 
     /// Feeds one event to sentinel `s` and carries out its actions.
