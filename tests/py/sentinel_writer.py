@@ -6,7 +6,7 @@ Output, last line: ok <n> errors <n> gap <seconds|None> master now ('<ip>', <por
 import sys, time, redis
 from redis.sentinel import Sentinel
 s = Sentinel([("127.0.0.1", int(p)) for p in sys.argv[1].split(",")], socket_timeout=0.5)
-print("master:", s.discover_master("mymaster"))
+print("master:", s.discover_master("mymaster"), flush=True)
 m = s.master_for("mymaster", socket_timeout=0.5)
 ok = 0; errors = 0; start = time.time(); first_err = None; recovered = None
 while time.time() - start < float(sys.argv[2]):

@@ -420,16 +420,30 @@ fn redis_py_with_all_three_sentinels_follows_the_failover_while_one_is_down() {
     let ports: Vec<String> = trio.running().map(|s| s.port.to_string()).collect();
     trio.kill(0); // the first sentinel in the client's list is down
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/py/sentinel_writer.py");
-    let writer = Command::new("python3")
+    let mut writer = Command::new("python3")
         .args([script, &ports.join(","), "8"])
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("python3 with redis-py (scripts/test.sh installs it)");
+    // The fault comes once the client has found the master and written for a while: on a loaded
+    // machine starting Python and importing redis-py can take seconds (CI killed the master
+    // before the client's first discovery, which then found it down).
+    let (tx, lines) = std::sync::mpsc::channel::<String>();
+    let reader = std::io::BufReader::new(writer.stdout.take().expect("stdout"));
+    let collect = std::thread::spawn(move || {
+        use std::io::BufRead as _;
+        for line in reader.lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let first = lines.recv_timeout(Duration::from_secs(30));
+    assert!(first.as_ref().is_ok_and(|l| l.starts_with("master:")), "the client found no master: {first:?}");
     std::thread::sleep(Duration::from_secs(2)); // the workload runs for a while before the fault
     master.signal("KILL");
     let out = writer.wait_with_output().expect("writer finished");
-    let stdout = String::from_utf8_lossy(&out.stdout);
+    collect.join().expect("stdout reader");
+    let stdout: String = lines.try_iter().map(|l| l + "\n").collect();
     assert!(out.status.success(), "writer failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     let last = stdout.lines().last().expect("a summary line");
     let words: Vec<&str> = last.split_whitespace().collect();
