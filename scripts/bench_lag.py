@@ -19,8 +19,8 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_node import ROOT, free_port, wait_ping, build_release  # noqa: E402
-from bench_sync import info, start  # noqa: E402
+from bench_node import build_release  # noqa: E402
+from bench_sync import master_and_replica  # noqa: E402
 
 
 class Conn:
@@ -47,42 +47,30 @@ class Conn:
 
 
 def run(kind, seconds, work):
-    mport, rport = free_port(), free_port()
-    master = start(kind, mport, work)
-    replica = None
-    bench = None
-    try:
-        wait_ping(mport)
-        replica = start(kind, rport, work, replicaof=mport)
-        deadline = time.time() + 30
-        while info(rport, "replication").get("master_link_status") != "up":
-            if time.time() > deadline:
-                raise RuntimeError("replica did not come up")
-            time.sleep(0.05)
+    with master_and_replica(kind, work) as (mport, rport):
         bench = subprocess.Popen(["redis-benchmark", "-p", str(mport), "-c", "50", "-P", "16", "-t", "set",
                                   "-r", "100000", "-n", "100000000", "-q"],
                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        time.sleep(1)
-        m, r = Conn(mport), Conn(rport)
-        lags = []
-        end = time.time() + seconds
-        i = 0
-        while time.time() < end:
-            i += 1
-            m.cmd("SET", "probe", i)
-            t0 = time.perf_counter()
-            want = str(i).encode()
-            while r.cmd("GET", "probe") != want:
-                if time.perf_counter() - t0 > 10:
-                    raise RuntimeError("replica stopped following")
-            lags.append((time.perf_counter() - t0) * 1000)
-            time.sleep(0.01)
-        return lags
-    finally:
-        for p in (bench, replica, master):
-            if p:
-                p.terminate()
-                p.wait()
+        try:
+            time.sleep(1)
+            m, r = Conn(mport), Conn(rport)
+            lags = []
+            end = time.time() + seconds
+            i = 0
+            while time.time() < end:
+                i += 1
+                m.cmd("SET", "probe", i)
+                t0 = time.perf_counter()
+                want = str(i).encode()
+                while r.cmd("GET", "probe") != want:
+                    if time.perf_counter() - t0 > 10:
+                        raise RuntimeError("replica stopped following")
+                lags.append((time.perf_counter() - t0) * 1000)
+                time.sleep(0.01)
+            return lags
+        finally:
+            bench.terminate()
+            bench.wait()
 
 
 def main():

@@ -12,6 +12,7 @@ Usage: python3 scripts/bench_sync.py [--keys 1000000] [--reps 3]
 """
 
 import argparse
+import contextlib
 import os
 import re
 import socket
@@ -47,6 +48,29 @@ def start(kind, port, work, replicaof=None, log=None):
         if replicaof:
             args += ["--replicaof", "127.0.0.1", str(replicaof)]
     return subprocess.Popen(args, stdout=log or subprocess.DEVNULL, stderr=subprocess.STDOUT)
+
+
+@contextlib.contextmanager
+def master_and_replica(kind, work):
+    """A master and one replica of `kind` on free ports, the replica's link up; yields
+    (master port, replica port) and stops both afterwards."""
+    mport, rport = free_port(), free_port()
+    master = start(kind, mport, work)
+    replica = None
+    try:
+        wait_ping(mport)
+        replica = start(kind, rport, work, replicaof=mport)
+        deadline = time.time() + 30
+        while info(rport, "replication").get("master_link_status") != "up":
+            if time.time() > deadline:
+                raise RuntimeError("replica did not come up")
+            time.sleep(0.05)
+        yield mport, rport
+    finally:
+        for p in (replica, master):
+            if p:
+                p.terminate()
+                p.wait()
 
 
 def one_run(kind, keys, work):

@@ -22,27 +22,18 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from bench_node import build_release, free_port, wait_ping  # noqa: E402
+from bench_node import build_release  # noqa: E402
 from bench_lag import Conn  # noqa: E402
-from bench_sync import info, start  # noqa: E402
+from bench_sync import master_and_replica  # noqa: E402
 
 
 def one_run(kind, pairs, work):
-    mport, rport = free_port(), free_port()
-    master = start(kind, mport, work)
-    replica = None
-    try:
-        wait_ping(mport)
-        replica = start(kind, rport, work, replicaof=mport)
-        deadline = time.time() + 30
-        while info(rport, "replication").get("master_link_status") != "up":
-            if time.time() > deadline:
-                raise RuntimeError("replica did not come up")
-            time.sleep(0.05)
+    with master_and_replica(kind, work) as (mport, _):
         c = Conn(mport)
         # Warm up: the first WAIT after the link comes up can take up to a second on Redis (the
         # replica's first ACK); measure the steady state.
         c.cmd("SET", "warm", "up")
+        deadline = time.time() + 30
         while c.cmd("WAIT", 1, 100) != b":1":
             if time.time() > deadline:
                 raise RuntimeError("the replica never acknowledged")
@@ -56,13 +47,8 @@ def one_run(kind, pairs, work):
             if got != b":1":
                 raise RuntimeError(f"{kind}: WAIT answered {got!r}")
         elapsed = time.perf_counter() - began
-        lat.sort()
-        return pairs / elapsed, lat[len(lat) // 2] * 1e6, lat[int(len(lat) * 0.99)] * 1e6, lat[-1] * 1e3
-    finally:
-        for p in (replica, master):
-            if p:
-                p.terminate()
-                p.wait()
+    lat.sort()
+    return pairs / elapsed, lat[len(lat) // 2] * 1e6, lat[int(len(lat) * 0.99)] * 1e6, lat[-1] * 1e3
 
 
 def main():
