@@ -26,6 +26,23 @@ pub fn bin(name: &str) -> PathBuf {
     p
 }
 
+/// Runs `vigil drill <scenario> --json <args>` (the target: `--dir D` or `--compose P`, and
+/// options); panics with its output unless it succeeded. Returns the drill's JSON line.
+pub fn drill(scenario: &str, args: &[&str]) -> String {
+    let out = Command::new(bin("vigil")).args(["drill", scenario, "--json"]).args(args).output().expect("vigil drill");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "drill {scenario} failed: {stdout}{}", String::from_utf8_lossy(&out.stderr));
+    stdout
+}
+
+/// The number after `"key": ` in a drill's JSON line; panics when it is missing or `null`
+/// (so `drill_num(r, "rejoin_ms") >= 0` asserts that the node did rejoin).
+pub fn drill_num(json: &str, key: &str) -> i64 {
+    let at = json.find(&format!("\"{key}\": ")).unwrap_or_else(|| panic!("{key} missing: {json}"));
+    let rest = &json[at + key.len() + 4..];
+    rest.split([',', '}']).next().and_then(|v| v.trim().parse().ok()).unwrap_or_else(|| panic!("{key}: {json}"))
+}
+
 /// A running `vigil-node`.
 pub struct Node {
     child: Child,

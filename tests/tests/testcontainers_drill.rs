@@ -16,6 +16,7 @@ use std::time::Duration;
 use testcontainers::core::WaitFor;
 use testcontainers::runners::AsyncRunner;
 use testcontainers::{ContainerAsync, GenericImage, ImageExt};
+use vigil_tests::{drill, drill_num};
 
 fn docker(args: &[&str]) -> std::process::Output {
     Command::new("docker").args(args).output().expect("docker is installed")
@@ -147,19 +148,14 @@ async fn vigil_drill_against_containers_started_with_testcontainers() {
     // Drills: the master container killed, then restarted (it must rejoin as a replica), under a
     // writing client with WAIT 1.
     for scenario in ["kill-master", "restart-master"] {
-        let out = Command::new(vigil_tests::bin("vigil"))
-            .args(["drill", scenario, "--compose", &project, "--wait", "1", "--json"])
-            .output()
-            .expect("vigil drill");
-        let r = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(out.status.success(), "drill {scenario} failed: {r}{}", String::from_utf8_lossy(&out.stderr));
+        let r = drill(scenario, &["--compose", &project, "--wait", "1"]);
         eprintln!("{scenario}: {r}");
-        assert!(r.contains("\"lost\": 0,"), "acknowledged writes lost with WAIT 1: {r}");
-        assert!(r.contains("\"failovers\": 1,"), "exactly one failover: {r}");
-        assert!(!r.contains("\"acknowledged\": 0,"), "{r}");
-        assert!(r.contains("\"split_brain_ms\": 0,"), "two masters acknowledged writes at once: {r}");
+        assert_eq!(drill_num(&r, "lost"), 0, "acknowledged writes lost with WAIT 1: {r}");
+        assert_eq!(drill_num(&r, "failovers"), 1, "exactly one failover: {r}");
+        assert!(drill_num(&r, "acknowledged") > 0, "{r}");
+        assert_eq!(drill_num(&r, "split_brain_ms"), 0, "two masters acknowledged writes at once: {r}");
         if scenario == "restart-master" {
-            assert!(!r.contains("\"rejoin_ms\": null"), "the restarted master did not rejoin: {r}");
+            assert!(drill_num(&r, "rejoin_ms") >= 0, "the restarted master rejoined: {r}");
         }
     }
     for c in containers {
